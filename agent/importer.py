@@ -1,0 +1,153 @@
+"""``costagent import``: files in, slices replaced, all in one transaction.
+
+Every file is detected from its columns before anything is written, so an unknown file fails
+fast.  Then all files stream through their readers into one :class:`Loader` transaction: either
+every slice of the command is replaced, or (on any error, or a kill) none is.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, insert
+
+from agent.config import Settings
+from agent.store.loader import Loader
+from agent.store.schema import CollectionRun
+from agent.workloads import Classifier
+from collectors.formats import files
+from collectors.formats.base import FormatReader, detect, readers
+from collectors.formats.common import InputError
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    path: Path
+    reader: type[FormatReader]
+    size: int
+
+
+@dataclass
+class ImportSummary:
+    files: list[tuple[str, str, int]] = field(default_factory=list)  # path, format, rows
+    rows: dict[str, int] = field(default_factory=dict)
+    slices: list[str] = field(default_factory=list)
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+class ProgressSink:
+    """What the CLI's progress bar needs; the default does nothing."""
+
+    def start(self, total_files: int, total_bytes: int) -> None: ...
+    def file(self, planned: PlannedFile) -> None: ...
+    def rows(self, n: int) -> None: ...
+    def file_done(self, planned: PlannedFile) -> None: ...
+
+
+def plan(paths: Iterable[str | os.PathLike[str]], fmt: str | None = None) -> list[PlannedFile]:
+    """Expand directories and detect each file's format (no data read yet)."""
+    planned = []
+    by_name = {r.name: r for r in readers()}
+    if fmt is not None and fmt not in by_name:
+        raise InputError(fmt, f"unknown format; choose one of: {', '.join(sorted(by_name))}")
+    for path in files.expand(paths):
+        reader = by_name[fmt] if fmt else detect(frozenset(files.columns_of(path)))
+        if reader is None:
+            known = ", ".join(r.label for r in readers())
+            raise InputError(
+                str(path),
+                f"unrecognised columns; known formats: {known} (see `costagent import --help`)",
+            )
+        planned.append(PlannedFile(path, reader, path.stat().st_size))
+    return planned
+
+
+def import_paths(
+    engine: Engine,
+    paths: Iterable[str | os.PathLike[str]],
+    settings: Settings,
+    source: str | None = None,
+    fmt: str | None = None,
+    progress: ProgressSink | None = None,
+) -> ImportSummary:
+    """Load the files; replace every slice they contain; record the run."""
+    sink = progress or ProgressSink()
+    started = _now()
+    planned = plan(paths, fmt)
+    sink.start(len(planned), sum(p.size for p in planned))
+    summary = ImportSummary()
+    run_source = source or "import"
+    try:
+        with engine.connect() as conn, conn.begin():
+            loader = Loader(conn, Classifier(settings.classification), sink.rows)
+            for item in planned:
+                sink.file(item)
+                rows = _load_file(loader, item, source or item.reader.name)
+                summary.files.append((str(item.path), item.reader.name, rows))
+                sink.file_done(item)
+            stats = loader.finish()
+            summary.rows = {k: v for k, v in stats.rows.items() if v}
+            summary.slices = list(stats.slices)
+            _record(conn, run_source, started, "ok", summary, None)
+    except BaseException as exc:
+        _record_failure(engine, run_source, started, exc)
+        raise
+    return summary
+
+
+def _load_file(loader: Loader, item: PlannedFile, source: str) -> int:
+    reader = item.reader()
+    columns = frozenset(files.columns_of(item.path))
+    rows = 0
+    for raw in files.batches(item.path, reader.columns_needed(columns)):
+        table = reader.convert(raw.batch, raw.where)
+        write: Callable[..., None] = {
+            "cost": loader.write_cost,
+            "metrics": loader.write_metrics,
+            "llm_requests": loader.write_llm_requests,
+            "resources": loader.write_resources,
+        }[reader.target]
+        write(table, source)
+        rows += table.num_rows
+    return rows
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _record(conn: object, source: str, started: datetime, status: str,
+            summary: ImportSummary | None, error: str | None) -> None:
+    conn.execute(  # type: ignore[attr-defined]
+        insert(CollectionRun).values(
+            source=source,
+            kind="import",
+            slices=summary.slices if summary else None,
+            rows=summary.total_rows if summary else 0,
+            status=status,
+            error=error,
+            started_at=started,
+            finished_at=_now(),
+            api_requests=0,
+            details={"files": [{"path": p, "format": f, "rows": r} for p, f, r in summary.files]}
+            if summary else None,
+        )
+    )
+
+
+def _record_failure(engine: Engine, source: str, started: datetime, exc: BaseException) -> None:
+    """Note the failed run in its own transaction (the import's own was rolled back)."""
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        return
+    try:
+        with engine.begin() as conn:
+            _record(conn, source, started, "failed", None, str(exc)[:2000])
+    except Exception:  # the database itself may be what failed; the original error matters
+        pass

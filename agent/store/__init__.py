@@ -1,0 +1,1 @@
+"""The SQL store: schema, engine, exact money, bulk loader and views."""

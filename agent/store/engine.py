@@ -1,0 +1,96 @@
+"""Opening the database: engines, pragmas, migrations to head, and the read-only engine.
+
+Every command that opens a database brings it to the newest schema first, so a user upgrading
+costagent never has to remember a separate migration step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+import migrations
+
+
+class DatabaseError(Exception):
+    """The database cannot be opened or used; the message says what to do."""
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgresql://`` and use psycopg 3 for it (the only PostgreSQL driver we ship)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers (costagent sql, reports) run while a load writes; NORMAL is durable
+    # at every commit boundary in WAL mode, which is the only boundary a load relies on.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        parent = Path(parsed.database).expanduser().resolve().parent
+        if not parent.exists():
+            raise DatabaseError(f"{parent}: directory does not exist (create it or fix --db)")
+    try:
+        engine = create_engine(url, **kwargs)
+    except ModuleNotFoundError as exc:
+        raise DatabaseError(
+            f"database driver missing ({exc.name}); install with: pip install 'costagent[postgres]'"
+        ) from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    return cfg
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to head (a no-op when it is there already)."""
+    if current_revision(engine) == head_revision():
+        return
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def open_store(url: str) -> Engine:
+    """An engine on ``url`` whose schema is at head."""
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    except Exception as exc:  # connection refused, bad credentials, ...
+        engine.dispose()
+        raise DatabaseError(f"cannot open database {make_url(url)!r}: {exc}") from exc
+    return engine

@@ -1,0 +1,266 @@
+"""The bulk loader: replaces whole slices in one transaction, on each database's fast path.
+
+A *slice* is the unit a source re-delivers: for billing data (source, billing account, billing
+period); for metrics (resource, metric, time range).  The first time a load meets a cost slice it
+deletes the slice's old rows, then streams the new ones in: ``executemany`` on SQLite, ``COPY`` on
+PostgreSQL.  Nothing is committed until the caller's transaction commits, so re-running a load
+gives the same rows, a restated month replaces the old one, and a crash (even ``kill -9``) leaves
+the previous state.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from sqlalchemy import Connection, case, literal_column, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from agent.store.schema import COST_COLUMNS, LlmRequest, Resource
+from agent.workloads import Classifier
+
+_SQLITE_TS = "%Y-%m-%d %H:%M:%S"  # with Arrow's microsecond unit this prints .ffffff too
+
+Progress = Callable[[int], None]
+
+
+class DuplicateDatapointError(Exception):
+    """Two datapoints in one load share resource, metric, stat, time and period."""
+
+
+@dataclass
+class LoadStats:
+    rows: dict[str, int] = field(default_factory=lambda: {"cost": 0, "metrics": 0,
+                                                          "llm_requests": 0, "resources": 0})
+    slices: list[str] = field(default_factory=list)
+
+
+def cost_slices(table: pa.Table, source: str) -> pa.Array:
+    """``source:billing_account:YYYY-MM`` for every row (billing period, else charge period)."""
+    period = pc.coalesce(table.column("billing_period_start"), table.column("charge_period_start"))
+    month = pc.fill_null(pc.strftime(period, "%Y-%m"), "unknown")
+    account = pc.fill_null(table.column("billing_account_id"), "-")
+    return pc.binary_join_element_wise(pa.scalar(source), account, month, ":")
+
+
+class Loader:
+    """Writes canonical tables into the store through one open transaction (``conn``)."""
+
+    def __init__(self, conn: Connection, classifier: Classifier | None = None,
+                 progress: Progress | None = None) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+        self.classifier = classifier or Classifier()
+        self.progress = progress
+        self.stats = LoadStats()
+        self._seen_slices: set[str] = set()
+        self._metrics_staged = False
+        if self.dialect == "sqlite":
+            # Bigger page cache for the bulk insert; the pragmas last for this connection only.
+            self.conn.exec_driver_sql("PRAGMA cache_size=-65536")
+            self.conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
+
+    # -- cost line items -----------------------------------------------------------------
+    def write_cost(self, table: pa.Table, source: str, slices: pa.Array | None = None) -> None:
+        if table.num_rows == 0:
+            return
+        workload, model = self.classifier.classify(table)
+        existing = table.column("x_workload")
+        if existing.null_count < len(existing):
+            workload = pc.coalesce(existing, workload)
+        table = table.set_column(table.schema.get_field_index("x_workload"), "x_workload",
+                                 workload)
+        table = table.set_column(table.schema.get_field_index("x_model"), "x_model",
+                                 pc.coalesce(table.column("x_model"), model))
+        if slices is None:
+            slices = cost_slices(table, source)
+        self._replace_new_slices(pc.unique(slices).to_pylist())
+        table = table.append_column("x_source", pa.array([source] * table.num_rows, pa.string()))
+        table = table.append_column("x_slice", slices)
+        table = table.select(list(COST_COLUMNS))
+        if self.dialect == "postgresql":
+            self._copy_pg("cost_line_items", table)
+        else:
+            self._executemany_sqlite("cost_line_items", table)
+        self.stats.rows["cost"] += table.num_rows
+        if self.progress:
+            self.progress(table.num_rows)
+
+    def _replace_new_slices(self, slices: Iterable[str]) -> None:
+        for s in slices:
+            if s in self._seen_slices:
+                continue
+            self._seen_slices.add(s)
+            self.stats.slices.append(s)
+            self.conn.execute(text("DELETE FROM cost_line_items WHERE x_slice = :s"), {"s": s})
+
+    def replace_slices(self, slices: Iterable[str]) -> None:
+        """Empty these slices even if no new row arrives for them (a source deleted a day)."""
+        self._replace_new_slices(slices)
+
+    # -- fast paths --------------------------------------------------------------------------
+    def _executemany_sqlite(self, name: str, table: pa.Table) -> None:
+        columns = []
+        for col in table.columns:
+            arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+            if pa.types.is_decimal(arr.type):
+                arr = pc.cast(arr, pa.float64())
+            elif pa.types.is_timestamp(arr.type):
+                arr = pc.strftime(arr, _SQLITE_TS)
+            columns.append(arr.to_pylist())
+        names = ", ".join(table.column_names)
+        marks = ", ".join("?" * table.num_columns)
+        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(f"INSERT INTO {name} ({names}) VALUES ({marks})",
+                               zip(*columns, strict=True))
+        finally:
+            cursor.close()
+
+    def _copy_pg(self, name: str, table: pa.Table) -> None:
+        # Arrow writes the batch as CSV in C; PostgreSQL parses it in C.  Unquoted empty
+        # fields are NULL, quoted "" is the empty string, so nulls survive the trip.
+        buf = io.BytesIO()
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False,
+                                                       quoting_style="needed"))
+        names = ", ".join(table.column_names)
+        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(f"COPY {name} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+                copy.write(buf.getbuffer())
+        finally:
+            cursor.close()
+
+    # -- usage metrics -----------------------------------------------------------------------
+    def write_metrics(self, table: pa.Table, source: str) -> None:
+        """Stage datapoints; :meth:`finish` replaces each (resource, metric) time range."""
+        if table.num_rows == 0:
+            return
+        if not self._metrics_staged:
+            temp = "TEMPORARY" if self.dialect == "postgresql" else "TEMP"
+            self.conn.exec_driver_sql(
+                f"CREATE {temp} TABLE _stage_metrics (resource_id TEXT, metric TEXT, "
+                "ts TIMESTAMP, period_s INTEGER, value FLOAT, unit TEXT, stat TEXT, "
+                "x_source TEXT, dimensions TEXT)"
+            )
+            self._metrics_staged = True
+        table = table.append_column("x_source", pa.array([source] * table.num_rows, pa.string()))
+        if self.dialect == "postgresql":
+            self._copy_pg("_stage_metrics", table)
+        else:
+            self._executemany_sqlite("_stage_metrics", table)
+        self.stats.rows["metrics"] += table.num_rows
+        if self.progress:
+            self.progress(table.num_rows)
+
+    def _finish_metrics(self) -> None:
+        if not self._metrics_staged:
+            return
+        dup = self.conn.exec_driver_sql(
+            "SELECT resource_id, metric, stat, ts, period_s FROM _stage_metrics "
+            "GROUP BY resource_id, metric, stat, ts, period_s HAVING COUNT(*) > 1 LIMIT 1"
+        ).first()
+        if dup is not None:
+            raise DuplicateDatapointError(
+                f"duplicate datapoint: resource {dup[0]}, metric {dup[1]} ({dup[2]}), "
+                f"at {dup[3]}, period {dup[4]} s appears twice in the input"
+            )
+        ranges = self.conn.exec_driver_sql(
+            "SELECT resource_id, metric, MIN(ts), MAX(ts) FROM _stage_metrics "
+            "GROUP BY resource_id, metric ORDER BY resource_id, metric"
+        ).all()
+        self.conn.exec_driver_sql(
+            "DELETE FROM usage_metrics WHERE EXISTS (SELECT 1 FROM ("
+            " SELECT resource_id, metric, MIN(ts) AS lo, MAX(ts) AS hi FROM _stage_metrics"
+            " GROUP BY resource_id, metric) r"
+            " WHERE r.resource_id = usage_metrics.resource_id"
+            " AND r.metric = usage_metrics.metric"
+            " AND usage_metrics.ts >= r.lo AND usage_metrics.ts <= r.hi)"
+        )
+        cast = "CAST(dimensions AS JSONB)" if self.dialect == "postgresql" else "dimensions"
+        self.conn.exec_driver_sql(
+            "INSERT INTO usage_metrics (resource_id, metric, ts, period_s, value, unit, stat,"
+            " x_source, dimensions) SELECT resource_id, metric, ts, period_s, value, unit, stat,"
+            f" x_source, {cast} FROM _stage_metrics"
+        )
+        self.conn.exec_driver_sql("DROP TABLE _stage_metrics")
+        self._metrics_staged = False
+        for resource_id, metric, lo, hi in ranges:
+            self.stats.slices.append(f"metrics:{resource_id}:{metric}:{lo}..{hi}")
+
+    # -- LLM requests ------------------------------------------------------------------------
+    def write_llm_requests(self, table: pa.Table, source: str) -> None:
+        """Insert calls not seen before (their key is stable across re-imports)."""
+        if table.num_rows == 0:
+            return
+        rows = table.to_pylist()
+        for r in rows:
+            r["x_source"] = source
+        stmt = self._insert(LlmRequest.__table__).on_conflict_do_nothing(
+            index_elements=["x_request_key"]
+        )
+        self.conn.execute(stmt, rows)
+        self.stats.rows["llm_requests"] += len(rows)
+        if self.progress:
+            self.progress(len(rows))
+
+    # -- inventory ---------------------------------------------------------------------------
+    def write_resources(self, table: pa.Table, source: str) -> None:
+        """Upsert snapshots: latest attributes win, first_seen/last_seen widen."""
+        if table.num_rows == 0:
+            return
+        latest: dict[str, dict[str, Any]] = {}
+        for r in table.to_pylist():
+            seen = r.pop("observed_at") or datetime.now(UTC).replace(tzinfo=None)
+            r["attributes"] = _json_value(r["attributes"])
+            cur = latest.get(r["resource_id"])
+            if cur is None:
+                latest[r["resource_id"]] = {**r, "first_seen": seen, "last_seen": seen,
+                                            "x_source": source}
+            else:
+                cur["first_seen"] = min(cur["first_seen"], seen)
+                if seen >= cur["last_seen"]:
+                    cur.update({**r, "last_seen": seen})
+        tbl = Resource.__table__
+        stmt = self._insert(tbl)
+        ex = stmt.excluded
+        newer = ex.last_seen >= tbl.c.last_seen
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["resource_id"],
+            set_={
+                "first_seen": case((ex.first_seen < tbl.c.first_seen, ex.first_seen),
+                                   else_=tbl.c.first_seen),
+                "last_seen": case((newer, ex.last_seen), else_=tbl.c.last_seen),
+                "attributes": case((newer, ex.attributes), else_=tbl.c.attributes),
+                "provider_name": case((newer, ex.provider_name), else_=tbl.c.provider_name),
+                "resource_type": case((newer, ex.resource_type), else_=tbl.c.resource_type),
+                "region_id": case((newer, ex.region_id), else_=tbl.c.region_id),
+                "x_source": literal_column("excluded.x_source"),
+            },
+        )
+        self.conn.execute(stmt, list(latest.values()))
+        self.stats.rows["resources"] += len(latest)
+        if self.progress:
+            self.progress(table.num_rows)
+
+    def _insert(self, table: Any) -> Any:
+        module = postgresql if self.dialect == "postgresql" else sqlite
+        return module.insert(table)
+
+    def finish(self) -> LoadStats:
+        """Complete staged work; call before the transaction commits."""
+        self._finish_metrics()
+        return self.stats
+
+
+def _json_value(text_value: str | None) -> Any:
+    return None if text_value is None else json.loads(text_value)
+
+

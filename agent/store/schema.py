@@ -1,0 +1,213 @@
+"""The store's tables (DESIGN.md §3).
+
+Cost rows use FOCUS 1.2 column names in snake_case so any FinOps user can query them; columns
+the project adds start with ``x_``.  Times are naive UTC everywhere (SQLite has no time zones and
+one convention for both databases keeps comparisons right).  Money is :class:`Money`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from agent.store.money import Money
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class CostLineItem(Base):
+    """One provider line item (or one pre-aggregated row, e.g. from Cost Explorer)."""
+
+    __tablename__ = "cost_line_items"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    x_source: Mapped[str] = mapped_column(String(128))
+    x_slice: Mapped[str] = mapped_column(String(256))
+    x_line_key: Mapped[str | None] = mapped_column(String(256))
+    provider_name: Mapped[str | None] = mapped_column(String(64))
+    publisher_name: Mapped[str | None] = mapped_column(String(128))
+    invoice_issuer_name: Mapped[str | None] = mapped_column(String(128))
+    billing_account_id: Mapped[str | None] = mapped_column(String(128))
+    billing_account_name: Mapped[str | None] = mapped_column(String(256))
+    sub_account_id: Mapped[str | None] = mapped_column(String(128))
+    sub_account_name: Mapped[str | None] = mapped_column(String(256))
+    billing_period_start: Mapped[datetime | None] = mapped_column(DateTime())
+    billing_period_end: Mapped[datetime | None] = mapped_column(DateTime())
+    charge_period_start: Mapped[datetime | None] = mapped_column(DateTime())
+    charge_period_end: Mapped[datetime | None] = mapped_column(DateTime())
+    charge_category: Mapped[str | None] = mapped_column(String(32))
+    charge_class: Mapped[str | None] = mapped_column(String(32))
+    charge_description: Mapped[str | None] = mapped_column(Text)
+    charge_frequency: Mapped[str | None] = mapped_column(String(32))
+    billed_cost: Mapped[Decimal | None] = mapped_column(Money)
+    effective_cost: Mapped[Decimal | None] = mapped_column(Money)
+    list_cost: Mapped[Decimal | None] = mapped_column(Money)
+    contracted_cost: Mapped[Decimal | None] = mapped_column(Money)
+    list_unit_price: Mapped[Decimal | None] = mapped_column(Money)
+    contracted_unit_price: Mapped[Decimal | None] = mapped_column(Money)
+    billing_currency: Mapped[str | None] = mapped_column(String(3))
+    service_name: Mapped[str | None] = mapped_column(String(256))
+    service_category: Mapped[str | None] = mapped_column(String(64))
+    service_subcategory: Mapped[str | None] = mapped_column(String(128))
+    sku_id: Mapped[str | None] = mapped_column(String(256))
+    sku_price_id: Mapped[str | None] = mapped_column(String(256))
+    sku_meter: Mapped[str | None] = mapped_column(String(256))
+    region_id: Mapped[str | None] = mapped_column(String(64))
+    region_name: Mapped[str | None] = mapped_column(String(128))
+    availability_zone: Mapped[str | None] = mapped_column(String(64))
+    resource_id: Mapped[str | None] = mapped_column(Text)
+    resource_name: Mapped[str | None] = mapped_column(Text)
+    resource_type: Mapped[str | None] = mapped_column(String(128))
+    pricing_quantity: Mapped[float | None] = mapped_column(Float)
+    pricing_unit: Mapped[str | None] = mapped_column(String(64))
+    consumed_quantity: Mapped[float | None] = mapped_column(Float)
+    consumed_unit: Mapped[str | None] = mapped_column(String(64))
+    pricing_category: Mapped[str | None] = mapped_column(String(32))
+    commitment_discount_id: Mapped[str | None] = mapped_column(Text)
+    commitment_discount_name: Mapped[str | None] = mapped_column(Text)
+    commitment_discount_category: Mapped[str | None] = mapped_column(String(32))
+    commitment_discount_type: Mapped[str | None] = mapped_column(String(64))
+    commitment_discount_status: Mapped[str | None] = mapped_column(String(32))
+    capacity_reservation_id: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    x_usage_type: Mapped[str | None] = mapped_column(String(256))
+    x_operation: Mapped[str | None] = mapped_column(String(256))
+    x_workload: Mapped[str] = mapped_column(String(16))
+    x_model: Mapped[str | None] = mapped_column(String(128))
+    x_raw: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+    __table_args__ = (
+        Index(None, "x_slice"),
+        Index(None, "charge_period_start"),
+    )
+
+
+class UsageMetric(Base):
+    """A time series point: CloudWatch / Cloud Monitoring datapoints or imported metrics."""
+
+    __tablename__ = "usage_metrics"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    resource_id: Mapped[str] = mapped_column(Text)
+    metric: Mapped[str] = mapped_column(String(128))
+    ts: Mapped[datetime] = mapped_column(DateTime())
+    period_s: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str | None] = mapped_column(String(32))
+    stat: Mapped[str] = mapped_column(String(32))
+    x_source: Mapped[str] = mapped_column(String(128))
+    dimensions: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+    __table_args__ = (UniqueConstraint("resource_id", "metric", "stat", "ts", "period_s"),)
+
+
+class Resource(Base):
+    """The latest inventory snapshot of one resource, with when it was first and last seen."""
+
+    __tablename__ = "resources"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    resource_id: Mapped[str] = mapped_column(Text, unique=True)
+    provider_name: Mapped[str | None] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(64))
+    region_id: Mapped[str | None] = mapped_column(String(64))
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    first_seen: Mapped[datetime] = mapped_column(DateTime())
+    last_seen: Mapped[datetime] = mapped_column(DateTime())
+    x_source: Mapped[str] = mapped_column(String(128))
+
+
+class LlmRequest(Base):
+    """One LLM or embedding call from a gateway log: what billing data cannot show."""
+
+    __tablename__ = "llm_requests"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    x_request_key: Mapped[str] = mapped_column(String(80), unique=True)
+    ts: Mapped[datetime] = mapped_column(DateTime(), index=True)
+    provider: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(128))
+    operation: Mapped[str] = mapped_column(String(16))
+    app: Mapped[str | None] = mapped_column(String(128))
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    prompt_hash: Mapped[str | None] = mapped_column(String(128))
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    batch: Mapped[bool | None] = mapped_column(Boolean)
+    x_source: Mapped[str] = mapped_column(String(128))
+
+
+class Finding(Base):
+    """A savings finding; its fingerprint (rule id + subject) is stable across runs."""
+
+    __tablename__ = "findings"
+
+    fingerprint: Mapped[str] = mapped_column(String(512), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    status_until: Mapped[datetime | None] = mapped_column(DateTime())
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(DateTime())
+    last_seen: Mapped[datetime] = mapped_column(DateTime())
+    monthly_savings: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    confidence: Mapped[str] = mapped_column(String(8))
+    title: Mapped[str] = mapped_column(Text)
+    recommendation: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+class CollectionRun(Base):
+    """One run of one collector or import: what it replaced, how much, and how it ended."""
+
+    __tablename__ = "collection_runs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    window_start: Mapped[datetime | None] = mapped_column(DateTime())
+    window_end: Mapped[datetime | None] = mapped_column(DateTime())
+    slices: Mapped[list[str] | None] = mapped_column(Json)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime())
+    api_requests: Mapped[int] = mapped_column(Integer, default=0)
+    api_cost: Mapped[Decimal | None] = mapped_column(Money)
+    details: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+COST_COLUMNS: tuple[str, ...] = tuple(
+    c.name for c in CostLineItem.__table__.columns if c.name != "id"
+)

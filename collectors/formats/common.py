@@ -1,0 +1,331 @@
+"""Column conversions shared by every format reader.
+
+Each converter works on a whole Arrow column at once (the fast path) and only when that fails
+walks the column value by value to find the first bad one, so that the user gets one line naming
+file, row and column instead of a stack trace.  Readers never parse values themselves: they pick
+and rename columns and call these.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collectors.formats.currencies import ISO_4217
+
+MONEY = pa.decimal128(38, 12)
+TIMESTAMP = pa.timestamp("us")
+_QUANTUM = Decimal("1e-12")
+
+
+class InputError(Exception):
+    """Bad input: one line naming the file, the row (1-based data row) and the column."""
+
+    def __init__(self, path: str, message: str, row: int | None = None, column: str | None = None):
+        self.path, self.row, self.column, self.detail = path, row, column, message
+        where = [str(path)]
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column {column}")
+        super().__init__(": ".join([", ".join(where), message]))
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a batch came from, so converters can name the row of a bad value."""
+
+    path: str
+    row_offset: int  # data rows before this batch
+
+    def error(self, index: int | None, column: str | None, message: str) -> InputError:
+        row = None if index is None else self.row_offset + index + 1
+        return InputError(self.path, message, row, column)
+
+
+def _first_failure(
+    values: Sequence[Any], check: Callable[[Any], object]
+) -> tuple[int, Any, Exception] | None:
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        try:
+            check(v)
+        except Exception as exc:
+            return i, v, exc
+    return None
+
+
+def _parse_decimal(value: Any) -> Decimal:
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("not a finite number")
+        value = repr(value)
+    text = str(value).strip()
+    d = Decimal(text)
+    if not d.is_finite():
+        raise ValueError("not a finite number")
+    return d.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def to_money(arr: pa.Array | pa.ChunkedArray, where: Where, column: str) -> pa.Array:
+    """Any numeric or text column as exact ``decimal128(38, 12)``; rounds half-even past 1e-12."""
+    arr = _combine(arr)
+    if pa.types.is_decimal(arr.type) and arr.type.scale == 12:
+        return arr
+    if pa.types.is_floating(arr.type):
+        # Through the shortest repr, so 0.1 stays 0.1 instead of its binary expansion.
+        bad = pc.invert(pc.is_finite(arr)).fill_null(False)
+        if pc.any(bad).as_py():
+            idx = pc.index(bad, True).as_py()
+            raise where.error(idx, column, f"{arr[idx].as_py()!r} is not a finite number")
+        arr = pc.cast(arr, pa.string())
+    try:
+        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+            arr = pc.utf8_trim_whitespace(arr)
+        return pc.cast(arr, MONEY)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    values = arr.to_pylist()
+    out: list[Decimal | None] = []
+    for i, v in enumerate(values):
+        if v is None or v == "":
+            out.append(None)
+            continue
+        try:
+            out.append(_parse_decimal(v))
+        except (InvalidOperation, ValueError, TypeError):
+            raise where.error(i, column, f"{v!r} is not a number") from None
+    try:
+        return pa.array(out, type=MONEY)
+    except (pa.ArrowInvalid, OverflowError):
+        idx = next(i for i, d in enumerate(out) if d is not None and abs(d) >= Decimal("1e18"))
+        raise where.error(idx, column, f"{values[idx]!r} is too large for money") from None
+
+
+def to_float(arr: pa.Array | pa.ChunkedArray, where: Where, column: str) -> pa.Array:
+    arr = _combine(arr)
+    if pa.types.is_floating(arr.type) and arr.type.bit_width == 64:
+        return arr
+    try:
+        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+            arr = pc.utf8_trim_whitespace(arr)
+        return pc.cast(arr, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        bad = _first_failure(arr.to_pylist(), lambda v: float(v))
+        if bad is None:
+            raise
+        raise where.error(bad[0], column, f"{bad[1]!r} is not a number") from None
+
+
+def to_int(arr: pa.Array | pa.ChunkedArray, where: Where, column: str) -> pa.Array:
+    arr = _combine(arr)
+    if pa.types.is_integer(arr.type):
+        return pc.cast(arr, pa.int64())
+    try:
+        return pc.cast(arr, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        bad = _first_failure(arr.to_pylist(), lambda v: int(str(v)))
+        if bad is None:
+            raise
+        raise where.error(bad[0], column, f"{bad[1]!r} is not a whole number") from None
+
+
+def _parse_ts(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = str(value).strip()
+        if text.endswith(" UTC"):
+            text = text[:-4]
+        dt = datetime.fromisoformat(text)
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt
+
+
+def to_timestamp(arr: pa.Array | pa.ChunkedArray, where: Where, column: str) -> pa.Array:
+    """ISO 8601 text (with or without zone) or native timestamps, as naive UTC microseconds."""
+    arr = _combine(arr)
+    if pa.types.is_timestamp(arr.type):
+        if arr.type.tz is not None:
+            arr = pc.cast(arr, pa.timestamp(arr.type.unit, tz="UTC"))
+            arr = pc.local_timestamp(arr)
+        return pc.cast(arr, TIMESTAMP)
+    if pa.types.is_date(arr.type):
+        return pc.cast(pc.cast(arr, pa.date32()), TIMESTAMP)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        for target in (TIMESTAMP, pa.timestamp("us", tz="UTC")):
+            try:
+                out = pc.cast(arr, target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+            return to_timestamp(out, where, column)
+    values = arr.to_pylist()
+    out_py: list[datetime | None] = []
+    for i, v in enumerate(values):
+        if v is None or v == "":
+            out_py.append(None)
+            continue
+        try:
+            out_py.append(_parse_ts(v))
+        except (ValueError, TypeError):
+            raise where.error(i, column, f"{v!r} is not a date-time (expected ISO 8601)") from None
+    return pa.array(out_py, type=TIMESTAMP)
+
+
+def to_str(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    arr = _combine(arr)
+    if pa.types.is_string(arr.type):
+        return arr
+    if pa.types.is_dictionary(arr.type):
+        arr = pc.cast(arr, pa.string())
+        return arr
+    return pc.cast(arr, pa.string())
+
+
+def check_currency(arr: pa.Array, where: Where, column: str) -> pa.Array:
+    """Upper-cased ISO 4217 codes; an unknown code is an error, never silently mixed money."""
+    arr = pc.utf8_upper(pc.utf8_trim_whitespace(to_str(arr)))
+    uniques = pc.unique(arr).to_pylist()
+    bad = [u for u in uniques if u is not None and u not in ISO_4217]
+    if bad:
+        idx = pc.index(arr, bad[0]).as_py()
+        raise where.error(idx, column, f"{bad[0]!r} is not an ISO 4217 currency code")
+    return arr
+
+
+def _loads_object(text: str) -> str:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def to_json_object(arr: pa.Array | pa.ChunkedArray, where: Where, column: str) -> pa.Array:
+    """Tags and other key/value columns as canonical JSON object text (or null).
+
+    Accepts JSON text, Arrow maps (CUR 2.0 Parquet), lists of key/value structs (GCP labels) and
+    structs.  Work is done once per distinct value: tag sets repeat on most line items.
+    """
+    arr = _combine(arr)
+    if pa.types.is_dictionary(arr.type):
+        arr = pc.cast(arr, arr.type.value_type)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        arr = pc.cast(arr, pa.string())
+        uniq = pc.unique(arr)
+        converted: list[str | None] = []
+        for i, text in enumerate(uniq.to_pylist()):
+            if text is None or text.strip() in ("", "{}"):
+                converted.append(None if text is None or text.strip() == "" else "{}")
+                continue
+            try:
+                converted.append(_loads_object(text))
+            except ValueError as exc:
+                row = pc.index(arr, uniq[i]).as_py()
+                msg = str(exc) if "expected a JSON object" in str(exc) else "not valid JSON"
+                raise where.error(row, column, f"{msg}: {text[:60]!r}") from None
+        return pc.take(pa.array(converted, pa.string()), pc.index_in(arr, uniq))
+    values = arr.to_pylist()
+    cache: dict[Any, str | None] = {}
+    out: list[str | None] = []
+    for i, v in enumerate(values):
+        key = _hashable(v)
+        if key not in cache:
+            try:
+                cache[key] = _object_text(v)
+            except ValueError as exc:
+                raise where.error(i, column, str(exc)) from None
+        out.append(cache[key])
+    return pa.array(out, pa.string())
+
+
+def _hashable(v: Any) -> Any:
+    if isinstance(v, list):
+        return tuple(_hashable(x) for x in v)
+    if isinstance(v, dict):
+        return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
+    return v
+
+
+def _object_text(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, dict):
+        obj = {str(k): x for k, x in v.items() if x is not None}
+    elif isinstance(v, list):
+        obj = {}
+        for item in v:
+            if isinstance(item, tuple) and len(item) == 2:  # Arrow map entries
+                obj[str(item[0])] = item[1]
+            elif isinstance(item, dict) and "key" in item:
+                obj[str(item["key"])] = item.get("value")
+            else:
+                raise ValueError(f"expected key/value pairs, got {item!r}")
+    else:
+        raise ValueError(f"expected a JSON object, got {type(v).__name__}")
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _combine(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(arr, pa.ChunkedArray):
+        return arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    return arr
+
+
+def null_column(n: int, type_: pa.DataType) -> pa.Array:
+    return pa.nulls(n, type=type_)
+
+
+def pick(batch: pa.RecordBatch | pa.Table, names: Iterable[str]) -> pa.Array | None:
+    """The first of ``names`` present in the batch (exports rename columns between versions)."""
+    cols = set(batch.schema.names)
+    for n in names:
+        if n in cols:
+            return _combine(batch.column(n))
+    return None
+
+
+def lookup(arr: pa.Array, mapping: Mapping[str, str | None]) -> pa.Array:
+    """Map string values through a dict, vectorised over distinct values."""
+    arr = to_str(arr)
+    uniq = pc.unique(arr)
+    mapped = pa.array([mapping.get(u) if u is not None else None for u in uniq.to_pylist()],
+                      pa.string())
+    return pc.take(mapped, pc.index_in(arr, uniq))
+
+
+def require(arr: pa.Array, where: Where, column: str) -> pa.Array:
+    """Fail on the first null of a column the format makes mandatory."""
+    if arr.null_count:
+        idx = pc.index(arr.is_null(), True).as_py()
+        raise where.error(idx, column, "value is required but missing")
+    return arr
+
+
+def json_rows(columns: Mapping[str, pa.Array]) -> pa.Array:
+    """One JSON object per row from several columns (nulls left out; all-null rows → null)."""
+    names = list(columns)
+    if not names:
+        raise ValueError("json_rows needs at least one column")
+    lists = [columns[n].to_pylist() for n in names]
+    out: list[str | None] = []
+    for values in zip(*lists, strict=True):
+        obj = {n: _plain(v) for n, v in zip(names, values, strict=True) if v is not None}
+        out.append(json.dumps(obj, separators=(",", ":"), default=str) if obj else None)
+    return pa.array(out, pa.string())
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, datetime):
+        return v.isoformat()
+    return v
