@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import Engine, insert
 
@@ -42,13 +43,27 @@ class ImportSummary:
         return sum(self.rows.values())
 
 
-class ProgressSink:
-    """What the CLI's progress bar needs; the default does nothing."""
+class ProgressSink(Protocol):
+    """What the CLI's progress bar needs."""
 
     def start(self, total_files: int, total_bytes: int) -> None: ...
     def file(self, planned: PlannedFile) -> None: ...
     def rows(self, n: int) -> None: ...
     def file_done(self, planned: PlannedFile) -> None: ...
+
+
+class NoProgress:
+    def start(self, total_files: int, total_bytes: int) -> None:
+        pass
+
+    def file(self, planned: PlannedFile) -> None:
+        pass
+
+    def rows(self, n: int) -> None:
+        pass
+
+    def file_done(self, planned: PlannedFile) -> None:
+        pass
 
 
 def plan(paths: Iterable[str | os.PathLike[str]], fmt: str | None = None) -> list[PlannedFile]:
@@ -78,7 +93,7 @@ def import_paths(
     progress: ProgressSink | None = None,
 ) -> ImportSummary:
     """Load the files; replace every slice they contain; record the run."""
-    sink = progress or ProgressSink()
+    sink: ProgressSink = progress or NoProgress()
     started = _now()
     planned = plan(paths, fmt)
     sink.start(len(planned), sum(p.size for p in planned))
@@ -123,8 +138,14 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _record(conn: object, source: str, started: datetime, status: str,
-            summary: ImportSummary | None, error: str | None) -> None:
+def _record(
+    conn: object,
+    source: str,
+    started: datetime,
+    status: str,
+    summary: ImportSummary | None,
+    error: str | None,
+) -> None:
     conn.execute(  # type: ignore[attr-defined]
         insert(CollectionRun).values(
             source=source,
@@ -137,7 +158,8 @@ def _record(conn: object, source: str, started: datetime, status: str,
             finished_at=_now(),
             api_requests=0,
             details={"files": [{"path": p, "format": f, "rows": r} for p, f, r in summary.files]}
-            if summary else None,
+            if summary
+            else None,
         )
     )
 

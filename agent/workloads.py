@@ -23,12 +23,21 @@ _SEP = "\x1f"
 
 # Values users put in a workload tag, mapped to the four workloads.
 TAG_SYNONYMS = {
-    "inference": "inference", "serving": "inference", "serve": "inference",
-    "prediction": "inference", "online-inference": "inference",
-    "training": "training", "train": "training", "fine-tuning": "training",
-    "finetuning": "training", "fine_tuning": "training",
-    "vector_storage": "vector_storage", "vector-storage": "vector_storage",
-    "vector": "vector_storage", "vectordb": "vector_storage", "vector_db": "vector_storage",
+    "inference": "inference",
+    "serving": "inference",
+    "serve": "inference",
+    "prediction": "inference",
+    "online-inference": "inference",
+    "training": "training",
+    "train": "training",
+    "fine-tuning": "training",
+    "finetuning": "training",
+    "fine_tuning": "training",
+    "vector_storage": "vector_storage",
+    "vector-storage": "vector_storage",
+    "vector": "vector_storage",
+    "vectordb": "vector_storage",
+    "vector_db": "vector_storage",
     "embeddings-store": "vector_storage",
     "other": "other",
 }
@@ -53,27 +62,46 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
     # Training first: "Bedrock model customization" and "Vertex AI custom training" also match
     # the service-wide inference rules below.
     DefaultRule("training", _r(r"sagemaker"), _r(r"train"), "SageMaker training usage"),
-    DefaultRule("training", _r(r"bedrock"), _r(r"customi[sz]ation|fine.?tun|continued.?pre"),
-                "Bedrock model customization"),
-    DefaultRule("training", _r(r"vertex|ai platform"), _r(r"train|tuning"),
-                "Vertex AI training / tuning"),
-    DefaultRule("vector_storage", _r(r"opensearch"), _r(r"ocu|serverless|vector"),
-                "OpenSearch Serverless (OCU)"),
-    DefaultRule("vector_storage", _r(r"vertex|ai platform"),
-                _r(r"vector search|matching engine|index serving|index build"),
-                "Vertex AI Vector Search"),
+    DefaultRule(
+        "training",
+        _r(r"bedrock"),
+        _r(r"customi[sz]ation|fine.?tun|continued.?pre"),
+        "Bedrock model customization",
+    ),
+    DefaultRule(
+        "training", _r(r"vertex|ai platform"), _r(r"train|tuning"), "Vertex AI training / tuning"
+    ),
+    DefaultRule(
+        "vector_storage",
+        _r(r"opensearch"),
+        _r(r"ocu|serverless|vector"),
+        "OpenSearch Serverless (OCU)",
+    ),
+    DefaultRule(
+        "vector_storage",
+        _r(r"vertex|ai platform"),
+        _r(r"vector search|matching engine|index serving|index build"),
+        "Vertex AI Vector Search",
+    ),
     DefaultRule("vector_storage", _r(r"pinecone"), ANY, "Pinecone"),
-    DefaultRule("vector_storage", _r(r"bedrock"), _r(r"knowledge.?base"),
-                "Bedrock Knowledge Bases"),
-    DefaultRule("inference", _r(r"sagemaker"), _r(r"hosting|serverlessinf|asyncinf|inference"),
-                "SageMaker hosting / serverless / async inference"),
+    DefaultRule(
+        "vector_storage", _r(r"bedrock"), _r(r"knowledge.?base"), "Bedrock Knowledge Bases"
+    ),
+    DefaultRule(
+        "inference",
+        _r(r"sagemaker"),
+        _r(r"hosting|serverlessinf|asyncinf|inference"),
+        "SageMaker hosting / serverless / async inference",
+    ),
     DefaultRule("inference", _r(r"bedrock"), ANY, "Bedrock tokens and provisioned throughput"),
-    DefaultRule("inference", _r(r"vertex|ai platform"),
-                _r(r"predict|online|serving|endpoint|gemini|token|character|generative"),
-                "Vertex AI prediction and model serving"),
+    DefaultRule(
+        "inference",
+        _r(r"vertex|ai platform"),
+        _r(r"predict|online|serving|endpoint|gemini|token|character|generative"),
+        "Vertex AI prediction and model serving",
+    ),
     DefaultRule("inference", _r(r"gemini|generative language"), ANY, "Gemini API tokens"),
-    DefaultRule("inference", ANY, _r(r"gemini|claude|llama|mistral|\btokens?\b"),
-                "LLM token SKUs"),
+    DefaultRule("inference", ANY, _r(r"gemini|claude|llama|mistral|\btokens?\b"), "LLM token SKUs"),
 )
 
 _MODEL_PATTERNS = (
@@ -158,8 +186,9 @@ class Classifier:
             fields = combo.split(_SEP)
             provider, service, usage, desc, tags = fields[:5]
             resource = fields[5] if self.uses_resource else ""
-            workloads.append(self.classify_one(provider, service, usage, desc, tags or None,
-                                               resource))
+            workloads.append(
+                self.classify_one(provider, service, usage, desc, tags or None, resource)
+            )
             models.append(model_of(usage) or model_of(desc))
         idx = pc.index_in(key, uniq)
         return (

@@ -39,9 +39,9 @@ class Collector(Protocol):
 
     config_model: ClassVar[type[SourceConfig]]
 
-    def collect(self, engine: Any, settings: Any, since: Any = None, until: Any = None) -> (
-        CollectResult
-    ): ...
+    def collect(
+        self, engine: Any, settings: Any, since: Any = None, until: Any = None
+    ) -> CollectResult: ...
 
 
 _REGISTRY: dict[str, type[Any]] = {}

@@ -23,10 +23,10 @@ class LocalFilesCollector:
         assert isinstance(config, LocalFilesConfig)
         self.config = config
 
-    def collect(self, engine: Any, settings: Any, since: Any = None, until: Any = None) -> (
-        CollectResult
-    ):
+    def collect(
+        self, engine: Any, settings: Any, since: Any = None, until: Any = None
+    ) -> CollectResult:
         from agent.importer import import_paths
 
         summary = import_paths(engine, self.config.paths, settings, source=self.config.name)
-        return CollectResult(slices=tuple(summary.slices), rows=summary.rows)
+        return CollectResult(slices=tuple(summary.slices), rows=summary.total_rows)

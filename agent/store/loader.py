@@ -37,8 +37,9 @@ class DuplicateDatapointError(Exception):
 
 @dataclass
 class LoadStats:
-    rows: dict[str, int] = field(default_factory=lambda: {"cost": 0, "metrics": 0,
-                                                          "llm_requests": 0, "resources": 0})
+    rows: dict[str, int] = field(
+        default_factory=lambda: {"cost": 0, "metrics": 0, "llm_requests": 0, "resources": 0}
+    )
     slices: list[str] = field(default_factory=list)
 
 
@@ -53,8 +54,12 @@ def cost_slices(table: pa.Table, source: str) -> pa.Array:
 class Loader:
     """Writes canonical tables into the store through one open transaction (``conn``)."""
 
-    def __init__(self, conn: Connection, classifier: Classifier | None = None,
-                 progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        classifier: Classifier | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
         self.classifier = classifier or Classifier()
@@ -75,10 +80,12 @@ class Loader:
         existing = table.column("x_workload")
         if existing.null_count < len(existing):
             workload = pc.coalesce(existing, workload)
-        table = table.set_column(table.schema.get_field_index("x_workload"), "x_workload",
-                                 workload)
-        table = table.set_column(table.schema.get_field_index("x_model"), "x_model",
-                                 pc.coalesce(table.column("x_model"), model))
+        table = table.set_column(table.schema.get_field_index("x_workload"), "x_workload", workload)
+        table = table.set_column(
+            table.schema.get_field_index("x_model"),
+            "x_model",
+            pc.coalesce(table.column("x_model"), model),
+        )
         if slices is None:
             slices = cost_slices(table, source)
         self._replace_new_slices(pc.unique(slices).to_pylist())
@@ -119,8 +126,9 @@ class Loader:
         marks = ", ".join("?" * table.num_columns)
         cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(f"INSERT INTO {name} ({names}) VALUES ({marks})",
-                               zip(*columns, strict=True))
+            cursor.executemany(
+                f"INSERT INTO {name} ({names}) VALUES ({marks})", zip(*columns, strict=True)
+            )
         finally:
             cursor.close()
 
@@ -128,8 +136,9 @@ class Loader:
         # Arrow writes the batch as CSV in C; PostgreSQL parses it in C.  Unquoted empty
         # fields are NULL, quoted "" is the empty string, so nulls survive the trip.
         buf = io.BytesIO()
-        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False,
-                                                       quoting_style="needed"))
+        pacsv.write_csv(
+            table, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        )
         names = ", ".join(table.column_names)
         cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
@@ -222,8 +231,12 @@ class Loader:
             r["attributes"] = _json_value(r["attributes"])
             cur = latest.get(r["resource_id"])
             if cur is None:
-                latest[r["resource_id"]] = {**r, "first_seen": seen, "last_seen": seen,
-                                            "x_source": source}
+                latest[r["resource_id"]] = {
+                    **r,
+                    "first_seen": seen,
+                    "last_seen": seen,
+                    "x_source": source,
+                }
             else:
                 cur["first_seen"] = min(cur["first_seen"], seen)
                 if seen >= cur["last_seen"]:
@@ -235,8 +248,9 @@ class Loader:
         stmt = stmt.on_conflict_do_update(
             index_elements=["resource_id"],
             set_={
-                "first_seen": case((ex.first_seen < tbl.c.first_seen, ex.first_seen),
-                                   else_=tbl.c.first_seen),
+                "first_seen": case(
+                    (ex.first_seen < tbl.c.first_seen, ex.first_seen), else_=tbl.c.first_seen
+                ),
                 "last_seen": case((newer, ex.last_seen), else_=tbl.c.last_seen),
                 "attributes": case((newer, ex.attributes), else_=tbl.c.attributes),
                 "provider_name": case((newer, ex.provider_name), else_=tbl.c.provider_name),
@@ -262,5 +276,3 @@ class Loader:
 
 def _json_value(text_value: str | None) -> Any:
     return None if text_value is None else json.loads(text_value)
-
-

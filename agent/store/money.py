@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Numeric
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -28,7 +29,7 @@ QUANTUM = Decimal(1).scaleb(-SCALE)
 
 
 def to_decimal(value: Any) -> Decimal | None:
-    """A stored value as an exact Decimal with the store's scale (floats via their shortest repr)."""
+    """A stored value as an exact Decimal of the store's scale (floats via shortest repr)."""
     if value is None:
         return None
     if isinstance(value, Decimal):
@@ -69,14 +70,14 @@ class _MoneySumType(TypeDecorator[Decimal]):
         return to_decimal(value)
 
 
-class money_sum(FunctionElement[Decimal]):  # noqa: N801 - reads like SQL's sum()
+class money_sum(FunctionElement[Decimal]):
     """``SUM`` of a money column, exact on every database; yields ``Decimal``."""
 
     type = _MoneySumType()
     name = "money_sum"
     inherit_cache = True
 
-    def __init__(self, expr: ColumnElement[Any]) -> None:
+    def __init__(self, expr: ColumnElement[Any] | QueryableAttribute[Any]) -> None:
         super().__init__(expr)
 
 

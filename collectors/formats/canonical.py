@@ -12,8 +12,14 @@ from agent.store.schema import COST_COLUMNS
 from collectors.formats.common import MONEY, TIMESTAMP
 
 MONEY_COLUMNS = frozenset(
-    {"billed_cost", "effective_cost", "list_cost", "contracted_cost", "list_unit_price",
-     "contracted_unit_price"}
+    {
+        "billed_cost",
+        "effective_cost",
+        "list_cost",
+        "contracted_cost",
+        "list_unit_price",
+        "contracted_unit_price",
+    }
 )
 TIME_COLUMNS = frozenset(
     {"billing_period_start", "billing_period_end", "charge_period_start", "charge_period_end"}

@@ -297,8 +297,9 @@ def lookup(arr: pa.Array, mapping: Mapping[str, str | None]) -> pa.Array:
     """Map string values through a dict, vectorised over distinct values."""
     arr = to_str(arr)
     uniq = pc.unique(arr)
-    mapped = pa.array([mapping.get(u) if u is not None else None for u in uniq.to_pylist()],
-                      pa.string())
+    mapped = pa.array(
+        [mapping.get(u) if u is not None else None for u in uniq.to_pylist()], pa.string()
+    )
     return pc.take(mapped, pc.index_in(arr, uniq))
 
 

@@ -27,8 +27,17 @@ BATCH_ROWS = 65_536
 JSON_BATCH_ROWS = 20_000
 CSV_BLOCK_BYTES = 8 << 20
 NULL_TEXTS = ["NULL", "null", ""]
-DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".jsonl", ".ndjson", ".json", ".jsonl.gz",
-                 ".ndjson.gz", ".json.gz")
+DATA_SUFFIXES = (
+    ".csv",
+    ".csv.gz",
+    ".parquet",
+    ".jsonl",
+    ".ndjson",
+    ".json",
+    ".jsonl.gz",
+    ".ndjson.gz",
+    ".json.gz",
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,8 @@ def expand(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
         path = Path(p)
         if path.is_dir():
             found = [
-                f for f in sorted(path.rglob("*"))
+                f
+                for f in sorted(path.rglob("*"))
                 if f.is_file()
                 and f.name.lower().endswith(DATA_SUFFIXES)
                 and "manifest" not in f.name.lower()
@@ -99,7 +109,12 @@ def columns_of(path: Path) -> list[str]:
             return list(obj)
         raise InputError(str(path), "empty file: no JSON object")
     except (pa.ArrowInvalid, OSError, EOFError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), f"cannot read {kind}: {_short(exc)}") from None
+        what = (
+            "not a readable Parquet file (truncated?)"
+            if kind == "parquet"
+            else (f"cannot read {kind}")
+        )
+        raise InputError(str(path), f"{what}: {_short(exc)}") from None
 
 
 def batches(path: Path, columns: list[str] | None = None) -> Iterator[RawBatch]:
@@ -176,17 +191,26 @@ def _records_to_batch(records: list[dict[str, Any]], keys: list[str]) -> pa.Reco
     for key in keys:
         values = [r.get(key) for r in records]
         if any(isinstance(v, dict | list) for v in values):
-            arrays.append(pa.array(
-                [None if v is None else json.dumps(v, separators=(",", ":")) for v in values],
-                pa.string()))
+            arrays.append(
+                pa.array(
+                    [None if v is None else json.dumps(v, separators=(",", ":")) for v in values],
+                    pa.string(),
+                )
+            )
             continue
         try:
             arrays.append(pa.array(values))
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             # Mixed types across rows (12 and "12"): keep text and let the converter judge.
-            arrays.append(pa.array(
-                [None if v is None else v if isinstance(v, str) else json.dumps(v)
-                 for v in values], pa.string()))
+            arrays.append(
+                pa.array(
+                    [
+                        None if v is None else v if isinstance(v, str) else json.dumps(v)
+                        for v in values
+                    ],
+                    pa.string(),
+                )
+            )
     return pa.RecordBatch.from_arrays(arrays, names=keys)
 
 
@@ -204,14 +228,16 @@ def _jsonl(path: Path, columns: list[str] | None) -> Iterator[RawBatch]:
                 keys.update(dict.fromkeys(obj))
             # Rows are numbered by line; blank lines would shift a batch-relative index.
             if lineno != last_line + 1 and records:
-                yield RawBatch(_records_to_batch(records, list(keys)),
-                               Where(str(path), first_line - 1))
+                yield RawBatch(
+                    _records_to_batch(records, list(keys)), Where(str(path), first_line - 1)
+                )
                 records, first_line = [], lineno
             records.append(obj)
             last_line = lineno
             if len(records) >= JSON_BATCH_ROWS:
-                yield RawBatch(_records_to_batch(records, list(keys)),
-                               Where(str(path), first_line - 1))
+                yield RawBatch(
+                    _records_to_batch(records, list(keys)), Where(str(path), first_line - 1)
+                )
                 records = []
         if records:
             yield RawBatch(_records_to_batch(records, list(keys)), Where(str(path), first_line - 1))

@@ -36,10 +36,18 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # FOCUS columns the store does not keep as their own column; dropped rather than stuffed in x_raw.
 _FOCUS_ONLY = frozenset(
     {
-        "BillingAccountType", "CapacityReservationStatus", "CommitmentDiscountQuantity",
-        "CommitmentDiscountUnit", "InvoiceId", "PricingCurrency", "SkuPriceDetails",
-        "PricingCurrencyContractedUnitPrice", "PricingCurrencyEffectiveCost",
-        "PricingCurrencyListUnitPrice", "SubAccountType", "HostProviderName",
+        "BillingAccountType",
+        "CapacityReservationStatus",
+        "CommitmentDiscountQuantity",
+        "CommitmentDiscountUnit",
+        "InvoiceId",
+        "PricingCurrency",
+        "SkuPriceDetails",
+        "PricingCurrencyContractedUnitPrice",
+        "PricingCurrencyEffectiveCost",
+        "PricingCurrencyListUnitPrice",
+        "SubAccountType",
+        "HostProviderName",
     }
 )
 _RENAMES = {"service_provider_name": "provider_name"}
@@ -81,6 +89,8 @@ class FocusReader(FormatReader):
             elif raw_name not in _FOCUS_ONLY:
                 extras[raw_name] = arr
         for key in _REQUIRED:
+            if key not in cols:
+                raise where.error(None, _pascal(key), "required FOCUS column is missing")
             require(cols[key], where, _pascal(key))
         if extras:
             cols["x_raw"] = json_rows(extras)

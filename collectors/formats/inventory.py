@@ -25,8 +25,7 @@ class InventoryReader(FormatReader):
     def convert(self, batch: pa.RecordBatch, where: Where) -> pa.Table:
         cols: dict[str, pa.Array] = {
             "resource_id": require(to_str(batch.column("resource_id")), where, "resource_id"),
-            "resource_type": require(to_str(batch.column("resource_type")), where,
-                                     "resource_type"),
+            "resource_type": require(to_str(batch.column("resource_type")), where, "resource_type"),
             "attributes": to_json_object(batch.column("attributes"), where, "attributes"),
         }
         for name in ("provider_name", "region_id"):

@@ -29,8 +29,17 @@ from collectors.formats.common import (
 
 OPERATIONS = frozenset({"chat", "embeddings"})
 _INT_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens")
-_KEY_FIELDS = ("ts", "provider", "model", "operation", "app", *_INT_FIELDS, "prompt_hash",
-               "latency_ms", "batch")
+_KEY_FIELDS = (
+    "ts",
+    "provider",
+    "model",
+    "operation",
+    "app",
+    *_INT_FIELDS,
+    "prompt_hash",
+    "latency_ms",
+    "batch",
+)
 
 
 @register_format
@@ -53,14 +62,16 @@ class LlmRequestReader(FormatReader):
         cols: dict[str, pa.Array] = {
             "ts": require(to_timestamp(batch.column("ts"), where, "ts"), where, "ts"),
             "model": require(to_str(batch.column("model")), where, "model"),
-            "operation": require(pc.utf8_lower(to_str(batch.column("operation"))), where,
-                                 "operation"),
+            "operation": require(
+                pc.utf8_lower(to_str(batch.column("operation"))), where, "operation"
+            ),
         }
         bad = pc.invert(pc.is_in(cols["operation"], pa.array(sorted(OPERATIONS))))
         if pc.any(bad).as_py():
             idx = pc.index(bad, True).as_py()
-            raise where.error(idx, "operation",
-                              f"{cols['operation'][idx].as_py()!r} is not chat or embeddings")
+            raise where.error(
+                idx, "operation", f"{cols['operation'][idx].as_py()!r} is not chat or embeddings"
+            )
         for name in ("provider", "app", "prompt_hash"):
             arr = pick(batch, [name])
             if arr is not None:
@@ -95,7 +106,7 @@ def _to_bool(arr: pa.Array, where: Where) -> pa.Array:
     if pa.types.is_boolean(arr.type):
         return arr
     truth = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-    out = []
+    out: list[bool | None] = []
     for i, v in enumerate(arr.to_pylist()):
         if v is None:
             out.append(None)

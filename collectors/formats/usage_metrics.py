@@ -28,13 +28,14 @@ class UsageMetricsReader(FormatReader):
 
     @classmethod
     def matches(cls, columns: frozenset[str]) -> bool:
-        return REQUIRED <= columns
+        return columns >= REQUIRED
 
     def convert(self, batch: pa.RecordBatch, where: Where) -> pa.Table:
         n = batch.num_rows
         cols = {
-            "ts": require(to_timestamp(batch.column("timestamp"), where, "timestamp"),
-                          where, "timestamp"),
+            "ts": require(
+                to_timestamp(batch.column("timestamp"), where, "timestamp"), where, "timestamp"
+            ),
             "resource_id": require(to_str(batch.column("resource_id")), where, "resource_id"),
             "metric": require(to_str(batch.column("metric")), where, "metric"),
             "value": require(to_float(batch.column("value"), where, "value"), where, "value"),
@@ -43,8 +44,11 @@ class UsageMetricsReader(FormatReader):
         if unit is not None:
             cols["unit"] = to_str(unit)
         stat = pick(batch, ["stat"])
-        cols["stat"] = (pc.fill_null(to_str(stat), DEFAULT_STAT) if stat is not None
-                        else pa.array([DEFAULT_STAT] * n, pa.string()))
+        cols["stat"] = (
+            pc.fill_null(to_str(stat), DEFAULT_STAT)
+            if stat is not None
+            else pa.array([DEFAULT_STAT] * n, pa.string())
+        )
         period = pick(batch, ["period_seconds", "period_s"])
         if period is not None:
             period_arr = pc.fill_null(to_int(period, where, "period_seconds"), DEFAULT_PERIOD_S)

@@ -1,0 +1,5 @@
+"""``python -m agent`` is ``costagent``."""
+
+from agent.cli import main
+
+main()

@@ -1,0 +1,425 @@
+"""The ``costagent`` command line: thin, every command a call into the agent's modules.
+
+Exit codes (DESIGN.md §4): 0 ok, 1 failure, 2 bad usage or bad input.  Errors are one line on
+stderr saying what is wrong and, where there is one, what to do next; ``-v`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from sqlalchemy import Engine
+
+from agent.config import ConfigError, Settings, load_settings
+from agent.store.engine import DatabaseError
+
+app = typer.Typer(
+    help="costagent: where your AI cloud money goes, and what you can save.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+log = logging.getLogger("costagent")
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+@dataclass
+class State:
+    config: str | None = None
+    db: str | None = None
+    verbose: bool = False
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config, self.db)
+        return self._settings
+
+
+state = State()
+
+
+@app.callback()
+def _global(
+    config: Annotated[
+        str | None, typer.Option("--config", envvar="COSTAGENT_CONFIG", help="Config file (TOML).")
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="Database URL; overrides the config file and COSTAGENT_DATABASE_URL."
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Debug logs, tracebacks.")
+    ] = False,
+) -> None:
+    state.config, state.db, state.verbose, state._settings = config, db, verbose, None
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Map the agent's exceptions to one-line messages and exit codes."""
+    from collectors.formats.common import InputError
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except (InputError, ConfigError) as exc:
+        if state.verbose:
+            log.exception("bad input")
+        fail(_escape(str(exc)), 2)
+    except DatabaseError as exc:
+        if state.verbose:
+            log.exception("database")
+        fail(_escape(str(exc)), 1)
+    except KeyboardInterrupt:
+        fail("interrupted; nothing was committed by the interrupted step", 1)
+    except Exception as exc:
+        if state.verbose:
+            log.exception("unexpected error")
+        fail(_escape(f"{type(exc).__name__}: {exc}") + " (run with -v for details)", 1)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text.splitlines()[0] if text else text)
+
+
+def _engine() -> Engine:
+    from agent.store.engine import open_store
+
+    return open_store(state.settings.database.url)
+
+
+# -- init / db ---------------------------------------------------------------------------------
+@app.command()
+def init(
+    path: Annotated[Path, typer.Option(help="Where to write the config file.")] = Path(
+        "costagent.toml"
+    ),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing config file.")] = False,
+) -> None:
+    """Write a commented example config and create (or upgrade) the database."""
+    from agent.templates import EXAMPLE_CONFIG
+
+    with errors():
+        if path.exists() and not force:
+            err.print(f"{path} exists; keeping it (use --force to overwrite)")
+        else:
+            path.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+            out.print(f"wrote {path}")
+        state.config = str(path)
+        state._settings = None
+        engine = _engine()
+        out.print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema to the newest version (Alembic migrations)."""
+    from agent.store.engine import current_revision
+
+    with errors():
+        engine = _engine()
+        out.print(
+            f"schema at revision {current_revision(engine)} "
+            f"({engine.url.render_as_string(hide_password=True)})"
+        )
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision without changing anything."""
+    from agent.store.engine import current_revision, head_revision, make_engine
+
+    with errors():
+        engine = make_engine(state.settings.database.url)
+        try:
+            cur = current_revision(engine)
+        except Exception as exc:
+            raise DatabaseError(f"cannot open database: {exc}") from exc
+        out.print(f"current: {cur or '(empty)'}  head: {head_revision()}")
+
+
+# -- import ------------------------------------------------------------------------------------
+class _Bar:
+    """Rich progress: files done out of total, with the row count so far."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.p = progress
+        self.task = progress.add_task("importing", total=None, rows=0)
+        self.n = 0
+
+    def start(self, total_files: int, total_bytes: int) -> None:
+        self.p.update(self.task, total=total_files)
+
+    def file(self, planned: Any) -> None:
+        self.p.update(self.task, description=f"{planned.path.name} ({planned.reader.label})")
+
+    def rows(self, n: int) -> None:
+        self.n += n
+        self.p.update(self.task, rows=self.n)
+
+    def file_done(self, planned: Any) -> None:
+        self.p.advance(self.task)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Export files or folders (FOCUS, AWS CUR 2.0 / legacy CUR, GCP billing export, "
+            "usage metrics CSV, LLM request log JSONL, inventory JSONL)."
+        ),
+    ],
+    source: Annotated[
+        str | None, typer.Option(help="Name stored as x_source (default: the detected format).")
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Skip detection: focus, aws_cur2, aws_cur_legacy, gcp_billing, "
+            "usage_metrics, llm_requests, inventory.",
+        ),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Import export files. Each billing slice in them replaces the stored one, atomically."""
+    from agent.importer import import_paths
+
+    with errors():
+        engine = _engine()
+        with _progress() as p:
+            summary = import_paths(
+                engine, paths, state.settings, source=source, fmt=fmt, progress=_Bar(p)
+            )
+    if json_out:
+        out.print_json(
+            json.dumps(
+                {
+                    "files": [{"path": f, "format": k, "rows": r} for f, k, r in summary.files],
+                    "rows": summary.rows,
+                    "slices": summary.slices,
+                }
+            )
+        )
+        return
+    table = Table("file", "format", "rows", title="imported")
+    for f, k, r in summary.files:
+        table.add_row(f, k, f"{r:,}")
+    out.print(table)
+    out.print(f"{summary.total_rows:,} rows; {len(summary.slices)} slices replaced")
+
+
+# -- collect -----------------------------------------------------------------------------------
+@app.command()
+def collect(
+    source: Annotated[str | None, typer.Option(help="Only this source (by name).")] = None,
+    since: Annotated[str | None, typer.Option(help="Start date (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="End date (YYYY-MM-DD).")] = None,
+) -> None:
+    """Run the configured sources ([[sources]] in the config file)."""
+    from agent.pipeline import collect_all
+
+    with errors():
+        settings = state.settings
+        if not settings.sources:
+            fail("no [[sources]] configured; add one to the config file (see `costagent init`)", 2)
+        names = {s.name for s in settings.sources}
+        if source and source not in names:
+            fail(f"no source named {source!r}; configured: {', '.join(sorted(names))}", 2)
+        results = collect_all(
+            _engine(),
+            settings,
+            only=source,
+            since=_date(since, "--since"),
+            until=_date(until, "--until"),
+        )
+    table = Table("source", "status", "rows", "slices", "error", title="collect")
+    failed = False
+    for r in results:
+        failed |= r.status != "ok"
+        table.add_row(r.source, r.status, f"{r.rows:,}", str(r.slices), r.error or "")
+    out.print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} {value!r}: expected a date like 2026-11-01", 2)
+
+
+# -- sql ---------------------------------------------------------------------------------------
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="One SQL statement (read-only).")],
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+    limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
+) -> None:
+    """Run a read-only SQL query; the database itself refuses writes.
+
+    Views: daily_cost, ai_spend, open_findings.  Tables: cost_line_items, usage_metrics,
+    resources, llm_requests, findings, collection_runs.
+    """
+    from agent.store.readonly import QueryError, ReadOnlyViolation, run_readonly
+
+    with errors():
+        _engine().dispose()  # bring the schema to head before opening read-only
+        try:
+            result = run_readonly(state.settings.database.url, query, limit)
+        except ReadOnlyViolation as exc:
+            fail(_escape(str(exc)), 1)
+        except QueryError as exc:
+            fail(_escape(f"query failed: {exc}"), 1)
+    emit(result.columns, result.rows, fmt)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    if isinstance(v, bytes):
+        return v.hex()
+    return v
+
+
+def emit(
+    columns: list[str], rows: list[tuple[Any, ...]], fmt: OutputFormat, title: str | None = None
+) -> None:
+    """Rows as a terminal table, CSV, or JSON (a list of objects)."""
+    if fmt == OutputFormat.json:
+        data = [dict(zip(columns, map(_plain, r), strict=True)) for r in rows]
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    elif fmt == OutputFormat.csv:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(columns)
+        for r in rows:
+            w.writerow(["" if v is None else _plain(v) for v in r])
+        sys.stdout.write(buf.getvalue())
+    else:
+        table = Table(*columns, title=title)
+        for r in rows:
+            table.add_row(*["" if v is None else str(_plain(v)) for v in r])
+        out.print(table)
+        out.print(f"{len(rows)} row(s)", style="dim")
+
+
+# -- summary / demo ----------------------------------------------------------------------------
+@app.command()
+def summary(
+    top: Annotated[int, typer.Option(help="How many services and resources to list.")] = 10,
+) -> None:
+    """Spend by workload, provider and service, week over week, and the top resources."""
+    from agent.render_summary import print_summary
+    from agent.summary import build_summary
+
+    with errors():
+        print_summary(out, build_summary(_engine(), top))
+
+
+@app.command()
+def demo(
+    path: Annotated[Path, typer.Option(help="Where to create the demo SQLite database.")] = Path(
+        "costagent-demo.db"
+    ),
+) -> None:
+    """Load the shipped (synthetic) demo data into a fresh SQLite DB and print a summary."""
+    from agent.demo import DATA_DIR
+    from agent.importer import import_paths
+    from agent.render_summary import print_summary
+    from agent.store.engine import open_store
+    from agent.summary import build_summary
+
+    with errors():
+        db = path.resolve()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        engine = open_store(f"sqlite:///{db}")
+        with _progress() as p:
+            result = import_paths(engine, [DATA_DIR], state.settings, progress=_Bar(p))
+        out.print(
+            f"demo database: {db}  ({result.total_rows:,} rows from "
+            f"{len(result.files)} files; synthetic data, see {DATA_DIR / 'README.md'})"
+        )
+        print_summary(out, build_summary(engine))
+        out.print(
+            f"\nnext: costagent --db sqlite:///{db} sql "
+            '"SELECT * FROM ai_spend ORDER BY day DESC LIMIT 10"'
+        )
+
+
+def main() -> None:
+    app()
+
+
+_: Callable[[], None] = main
