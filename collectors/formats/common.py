@@ -312,15 +312,46 @@ def require(arr: pa.Array, where: Where, column: str) -> pa.Array:
 
 
 def json_rows(columns: Mapping[str, pa.Array]) -> pa.Array:
-    """One JSON object per row from several columns (nulls left out; all-null rows → null)."""
+    """One JSON object per row from several columns (nulls left out; all-null rows → null).
+
+    Built with Arrow string kernels: each column becomes a ``"name":value`` fragment (null where
+    the value is null) and the fragments are joined skipping nulls.  Only values Arrow cannot
+    render as JSON itself (nested types, control characters) go through ``json.dumps``.
+    """
     names = list(columns)
     if not names:
         raise ValueError("json_rows needs at least one column")
-    lists = [columns[n].to_pylist() for n in names]
-    out: list[str | None] = []
-    for values in zip(*lists, strict=True):
-        obj = {n: _plain(v) for n, v in zip(names, values, strict=True) if v is not None}
-        out.append(json.dumps(obj, separators=(",", ":"), default=str) if obj else None)
+    fragments = []
+    for name in names:
+        prefix = json.dumps(name) + ":"
+        fragments.append(pc.binary_join_element_wise(prefix, _json_values(columns[name]), ""))
+    # The leading "{" is never null: with every input null, pyarrow 26's skip mode drops the
+    # row instead of yielding "" (the array comes out shorter), so one input must be non-null.
+    body = pc.binary_join_element_wise("{", *fragments, ",", null_handling="skip")
+    text = pc.binary_join_element_wise(
+        pc.replace_substring(body, "{,", "{", max_replacements=1), "}", "")
+    if len(text) != len(fragments[0]):
+        raise AssertionError("json_rows lost rows")
+    return pc.if_else(pc.equal(text, "{}"), pa.scalar(None, pa.string()), text)
+
+
+def _json_values(arr: pa.Array) -> pa.Array:
+    """Each value as JSON text (null stays null)."""
+    arr = _combine(arr)
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        return _json_values(pc.cast(arr, t.value_type))
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        arr = pc.cast(arr, pa.string())
+        if not pc.any(pc.match_substring_regex(arr, r"[\x00-\x1f]")).as_py():
+            escaped = pc.replace_substring(pc.replace_substring(arr, "\\", "\\\\"),
+                                           '"', '\\"')
+            return pc.binary_join_element_wise('"', escaped, '"', "")
+    elif pa.types.is_integer(t) or pa.types.is_floating(t):
+        return pc.cast(arr, pa.string())
+    elif pa.types.is_boolean(t):
+        return pc.if_else(arr, "true", "false")
+    out = [None if v is None else json.dumps(_plain(v), default=str) for v in arr.to_pylist()]
     return pa.array(out, pa.string())
 
 
