@@ -135,14 +135,20 @@ def utc(ts: datetime) -> datetime:
 
 @dataclass
 class Ledger:
-    """Totals the generator intends, per (provider, workload), for the README and the tests."""
+    """Totals the generator intends, per (provider, workload) and per week, for the README."""
 
+    start: datetime
     billed: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
     effective: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
+    weekly: dict[tuple[str, int], float] = field(default_factory=lambda: defaultdict(float))
+    credits: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
-    def add(self, provider: str, workload: str, billed: float, effective: float) -> None:
+    def add(
+        self, provider: str, workload: str, billed: float, effective: float, when: datetime
+    ) -> None:
         if workload not in WORKLOADS:
             raise ValueError(f"unknown workload {workload!r}")
         self.billed[(provider, workload)] += billed
         self.effective[(provider, workload)] += effective
+        self.weekly[(provider, (when - self.start).days // 7 + 1)] += billed

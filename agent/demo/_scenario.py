@@ -8,7 +8,6 @@ rounded; they are plausible, not authoritative.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -70,12 +69,45 @@ class SageMakerEndpoint:
 
 
 SAGEMAKER_ENDPOINTS = (
-    SageMakerEndpoint("chat-prod", AWS_PROD, "ml.g5.12xlarge", 2, 7.09, (2, 4), "prod",
-                      "ml-platform", "autoscaled", 9000, "llama-3.1-8b-instruct-ft"),
-    SageMakerEndpoint("embed-prod", AWS_PROD, "ml.inf2.xlarge", 3, 0.99, None, "prod", "search",
-                      "overprovisioned", 1800, "bge-large-en-v1.5"),
-    SageMakerEndpoint("chat-dev", AWS_DEV, "ml.g5.2xlarge", 1, 1.515, None, "dev", "ml-platform",
-                      "dev", 120, "llama-3.1-8b-instruct-ft"),
+    SageMakerEndpoint(
+        "chat-prod",
+        AWS_PROD,
+        "ml.g5.12xlarge",
+        2,
+        7.09,
+        (2, 4),
+        "prod",
+        "ml-platform",
+        "autoscaled",
+        9000,
+        "llama-3.1-8b-instruct-ft",
+    ),
+    SageMakerEndpoint(
+        "embed-prod",
+        AWS_PROD,
+        "ml.inf2.xlarge",
+        3,
+        0.99,
+        None,
+        "prod",
+        "search",
+        "overprovisioned",
+        1800,
+        "bge-large-en-v1.5",
+    ),
+    SageMakerEndpoint(
+        "chat-dev",
+        AWS_DEV,
+        "ml.g5.2xlarge",
+        1,
+        1.515,
+        None,
+        "dev",
+        "ml-platform",
+        "dev",
+        120,
+        "llama-3.1-8b-instruct-ft",
+    ),
 )
 
 
@@ -146,8 +178,10 @@ class TrainingJob:
 
     @property
     def global_name(self) -> str:
-        return (f"//aiplatform.googleapis.com/projects/{GCP_PROD.number}/locations/{GCP_REGION}"
-                f"/customJobs/{self.job_id}")
+        return (
+            f"//aiplatform.googleapis.com/projects/{GCP_PROD.number}/locations/{GCP_REGION}"
+            f"/customJobs/{self.job_id}"
+        )
 
     def hourly(self) -> list[tuple[datetime, float]]:
         """(hour start, wall-clock fraction of that hour the job ran)."""
@@ -174,35 +208,61 @@ def sagemaker_training_jobs(month: Month, seed: int) -> list[TrainingJob]:
     mm = month.label[2:].replace("-", "")  # "2610"
     d = month.day
     jobs = [
-        TrainingJob("aws", f"llama-ft-base-{mm}02", "ml.p4d.24xlarge", 1, d(2, 10, 20), 14.5,
-                    False, 1.0),
-        TrainingJob("aws", f"llama-lora-r16-{mm}05", "ml.g5.12xlarge", 1, d(5, 14, 5), 9.2,
-                    False, 1.0),
-        TrainingJob("aws", f"llama-ft-full-v2-{mm}08", "ml.p4d.24xlarge", 2, d(8, 9, 40), 22.0,
-                    False, 1.0),
-        TrainingJob("aws", f"distill-embed-v1-{mm}10", "ml.g5.12xlarge", 2, d(10, 18, 0), 12.0,
-                    True, 0.36),
+        TrainingJob(
+            "aws", f"llama-ft-base-{mm}02", "ml.p4d.24xlarge", 1, d(2, 10, 20), 14.5, False, 1.0
+        ),
+        TrainingJob(
+            "aws", f"llama-lora-r16-{mm}05", "ml.g5.12xlarge", 1, d(5, 14, 5), 9.2, False, 1.0
+        ),
+        TrainingJob(
+            "aws", f"llama-ft-full-v2-{mm}08", "ml.p4d.24xlarge", 2, d(8, 9, 40), 22.0, False, 1.0
+        ),
+        TrainingJob(
+            "aws", f"distill-embed-v1-{mm}10", "ml.g5.12xlarge", 2, d(10, 18, 0), 12.0, True, 0.36
+        ),
         # Week 3: the hyper-parameter sweep and the first preference-tuning runs.
         *[
-            TrainingJob("aws", f"hparam-sweep-{mm}15-{x}", "ml.p4d.24xlarge", 1,
-                        d(15, 8 + 2 * i, 15 * i), 26.0 + 2.0 * i, False, 1.0)
+            TrainingJob(
+                "aws",
+                f"hparam-sweep-{mm}15-{x}",
+                "ml.p4d.24xlarge",
+                1,
+                d(15, 8 + 2 * i, 15 * i),
+                26.0 + 2.0 * i,
+                False,
+                1.0,
+            )
             for i, x in enumerate("abcd")
         ],
-        TrainingJob("aws", f"rlhf-dpo-run1-{mm}18", "ml.p4d.24xlarge", 2, d(18, 12, 30), 36.0,
-                    False, 1.0),
-        TrainingJob("aws", f"rlhf-dpo-run2-spot-{mm}20", "ml.p4d.24xlarge", 2, d(20, 9, 0), 30.0,
-                    True, 0.32),
-        TrainingJob("aws", f"llama-ft-full-v3-{mm}26", "ml.p4d.24xlarge", 2, d(26, 10, 0), 20.0,
-                    False, 1.0),
-        TrainingJob("aws", f"distill-embed-v2-{mm}27", "ml.g5.12xlarge", 2, d(27, 19, 0), 10.0,
-                    True, 0.34),
+        TrainingJob(
+            "aws", f"rlhf-dpo-run1-{mm}18", "ml.p4d.24xlarge", 2, d(18, 12, 30), 36.0, False, 1.0
+        ),
+        TrainingJob(
+            "aws", f"rlhf-dpo-run2-spot-{mm}20", "ml.p4d.24xlarge", 2, d(20, 9, 0), 30.0, True, 0.32
+        ),
+        TrainingJob(
+            "aws", f"llama-ft-full-v3-{mm}26", "ml.p4d.24xlarge", 2, d(26, 10, 0), 20.0, False, 1.0
+        ),
+        TrainingJob(
+            "aws", f"distill-embed-v2-{mm}27", "ml.g5.12xlarge", 2, d(27, 19, 0), 10.0, True, 0.34
+        ),
     ]
     # Nightly evaluation on weekdays: small, on-demand, easy to move to spot.
     for day in range(1, month.days + 1):
         start = d(day, 6, r.randrange(0, 20))
         if start.weekday() < 5:
-            jobs.append(TrainingJob("aws", f"eval-nightly-{mm}{day:02d}", "ml.g5.2xlarge", 1,
-                                    start, round(r.uniform(1.4, 2.6), 2), False, 1.0))
+            jobs.append(
+                TrainingJob(
+                    "aws",
+                    f"eval-nightly-{mm}{day:02d}",
+                    "ml.g5.2xlarge",
+                    1,
+                    start,
+                    round(r.uniform(1.4, 2.6), 2),
+                    False,
+                    1.0,
+                )
+            )
     return sorted(jobs, key=lambda j: (j.start, j.name))
 
 
@@ -216,20 +276,27 @@ def vertex_training_jobs(month: Month, seed: int) -> list[TrainingJob]:
         ("gemma-ft-a2-8g-03", "a2-highgpu-8g", "NVIDIA_TESLA_A100", 8, d(3, 15, 0), 6.0, False),
         ("classifier-train-06", "n1-standard-8", "NVIDIA_TESLA_T4", 1, d(6, 2, 0), 3.1, False),
         ("classifier-train-13", "n1-standard-8", "NVIDIA_TESLA_T4", 1, d(13, 2, 0), 2.9, False),
-        ("gemma-ft-a2-8g-16", "a2-highgpu-8g", "NVIDIA_TESLA_A100", 8, d(16, 9, 30), 10.0,
-         False),
-        ("gemma-sweep-spot-16a", "a2-highgpu-1g", "NVIDIA_TESLA_A100", 1, d(16, 12, 0), 12.0,
-         True),
-        ("gemma-sweep-spot-17b", "a2-highgpu-1g", "NVIDIA_TESLA_A100", 1, d(17, 12, 0), 11.5,
-         True),
-        ("gemma-sweep-spot-18c", "a2-highgpu-1g", "NVIDIA_TESLA_A100", 1, d(18, 12, 0), 12.5,
-         True),
+        ("gemma-ft-a2-8g-16", "a2-highgpu-8g", "NVIDIA_TESLA_A100", 8, d(16, 9, 30), 10.0, False),
+        ("gemma-sweep-spot-16a", "a2-highgpu-1g", "NVIDIA_TESLA_A100", 1, d(16, 12, 0), 12.0, True),
+        ("gemma-sweep-spot-17b", "a2-highgpu-1g", "NVIDIA_TESLA_A100", 1, d(17, 12, 0), 11.5, True),
+        ("gemma-sweep-spot-18c", "a2-highgpu-1g", "NVIDIA_TESLA_A100", 1, d(18, 12, 0), 12.5, True),
         ("classifier-train-20", "n1-standard-8", "NVIDIA_TESLA_T4", 1, d(20, 2, 0), 3.3, False),
         ("classifier-train-27", "n1-standard-8", "NVIDIA_TESLA_T4", 1, d(27, 2, 0), 3.0, False),
     ]
     return [
-        TrainingJob("gcp", name, machine, 1, start, hours, spot, 1.0, accel, count,
-                    digits_id("vertex-job", month.label, name))
+        TrainingJob(
+            "gcp",
+            name,
+            machine,
+            1,
+            start,
+            hours,
+            spot,
+            1.0,
+            accel,
+            count,
+            digits_id("vertex-job", month.label, name),
+        )
         for name, machine, accel, count, start, hours, spot in specs
     ]
 
@@ -261,23 +328,61 @@ class VertexEndpoint:
 
     @property
     def global_name(self) -> str:
-        return (f"//aiplatform.googleapis.com/projects/{self.project.number}/locations/"
-                f"{GCP_REGION}/endpoints/{self.endpoint_id}")
+        return (
+            f"//aiplatform.googleapis.com/projects/{self.project.number}/locations/"
+            f"{GCP_REGION}/endpoints/{self.endpoint_id}"
+        )
 
     @property
     def labels(self) -> dict[str, str]:
-        return {"workload": "inference", "env": "prod", "team": "ml-platform",
-                "app": self.display_name}
+        return {
+            "workload": "inference",
+            "env": "prod",
+            "team": "ml-platform",
+            "app": self.display_name,
+        }
 
 
 def vertex_endpoints(month: Month) -> tuple[VertexEndpoint, ...]:
     return (
-        VertexEndpoint("gemma-chat", GCP_PROD, "a2-highgpu-1g", "NVIDIA_TESLA_A100", 1, 1, 2,
-                       12, 85.0, 2.9331, 0.0412, 0.0055, "A2", "NVIDIA Tesla A100", "busy",
-                       3200, month.label),
-        VertexEndpoint("doc-classifier", GCP_PROD, "n1-standard-4", "NVIDIA_TESLA_T4", 1, 2, 2,
-                       4, 15.0, 0.4025, 0.0437, 0.0058, "N1", "NVIDIA Tesla T4",
-                       "overprovisioned", 600, month.label),
+        VertexEndpoint(
+            "gemma-chat",
+            GCP_PROD,
+            "a2-highgpu-1g",
+            "NVIDIA_TESLA_A100",
+            1,
+            1,
+            2,
+            12,
+            85.0,
+            2.9331,
+            0.0412,
+            0.0055,
+            "A2",
+            "NVIDIA Tesla A100",
+            "busy",
+            3200,
+            month.label,
+        ),
+        VertexEndpoint(
+            "doc-classifier",
+            GCP_PROD,
+            "n1-standard-4",
+            "NVIDIA_TESLA_T4",
+            1,
+            2,
+            2,
+            4,
+            15.0,
+            0.4025,
+            0.0437,
+            0.0058,
+            "N1",
+            "NVIDIA Tesla T4",
+            "overprovisioned",
+            600,
+            month.label,
+        ),
     )
 
 
@@ -307,15 +412,31 @@ class GpuMachine:
     tags: tuple[tuple[str, str], ...]
 
 
-AWS_GPU_INSTANCE = GpuMachine("i-0a7c3e5f9b1d24680", "aws", "g5.12xlarge", 4, "NVIDIA A10G",
-                              AWS_REGION, (("user_workload", "inference"), ("user_env", "prod"),
-                                           ("user_team", "ml-platform"),
-                                           ("user_app", "vllm-gateway")))
+AWS_GPU_INSTANCE = GpuMachine(
+    "i-0a7c3e5f9b1d24680",
+    "aws",
+    "g5.12xlarge",
+    4,
+    "NVIDIA A10G",
+    AWS_REGION,
+    (
+        ("user_workload", "inference"),
+        ("user_env", "prod"),
+        ("user_team", "ml-platform"),
+        ("user_app", "vllm-gateway"),
+    ),
+)
 GCP_GPU_VM_ID = digits_id("gce-instance", "research-gpu-vm-1")
 GCP_GPU_VM = GpuMachine(
     f"//compute.googleapis.com/projects/{GCP_DEV.id}/zones/{GCP_REGION}-a/instances/"
-    f"{GCP_GPU_VM_ID}", "gcp", "n1-standard-8", 1, "NVIDIA Tesla T4", GCP_REGION,
-    (("env", "dev"), ("team", "research")))
+    f"{GCP_GPU_VM_ID}",
+    "gcp",
+    "n1-standard-8",
+    1,
+    "NVIDIA Tesla T4",
+    GCP_REGION,
+    (("env", "dev"), ("team", "research")),
+)
 
 
 def gpu_machine_timeline(machine: GpuMachine, month: Month, seed: int) -> list[EndpointHour]:
@@ -329,5 +450,23 @@ def gpu_machine_timeline(machine: GpuMachine, month: Month, seed: int) -> list[E
     return out
 
 
-def ceil_hours(value: float) -> int:
-    return math.ceil(value - 1e-9)
+# --- Vertex AI Vector Search ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class IndexEndpoint:
+    display_name: str
+    global_name: str
+    machine_type: str
+    replicas: int
+    node_rate: float
+
+
+def vector_index_endpoint(month: Month) -> IndexEndpoint:
+    endpoint_id = digits_id("index-endpoint", month.label)
+    return IndexEndpoint(
+        "rag-index-endpoint",
+        f"//aiplatform.googleapis.com/projects/{GCP_PROD.number}/locations/{GCP_REGION}"
+        f"/indexEndpoints/{endpoint_id}",
+        "e2-standard-16",
+        2,
+        0.75,
+    )

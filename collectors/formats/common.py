@@ -162,6 +162,8 @@ def to_timestamp(arr: pa.Array | pa.ChunkedArray, where: Where, column: str) -> 
     if pa.types.is_date(arr.type):
         return pc.cast(pc.cast(arr, pa.date32()), TIMESTAMP)
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        # BigQuery writes "2026-10-01 00:00:00 UTC"; Arrow's parser wants a "Z".
+        arr = pc.replace_substring_regex(pc.cast(arr, pa.string()), r" UTC$", "Z")
         for target in (TIMESTAMP, pa.timestamp("us", tz="UTC")):
             try:
                 out = pc.cast(arr, target)
@@ -204,6 +206,11 @@ def check_currency(arr: pa.Array, where: Where, column: str) -> pa.Array:
 
 def _loads_object(text: str) -> str:
     value = json.loads(text)
+    if isinstance(value, list) and all(isinstance(v, dict) and "key" in v for v in value):
+        # GCP labels as JSON: [{"key": …, "value": …}, …]
+        out = _object_text(value)
+        assert out is not None
+        return out
     if not isinstance(value, dict):
         raise ValueError(f"expected a JSON object, got {type(value).__name__}")
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -218,19 +225,21 @@ def to_json_object(arr: pa.Array | pa.ChunkedArray, where: Where, column: str) -
     arr = _combine(arr)
     if pa.types.is_dictionary(arr.type):
         arr = pc.cast(arr, arr.type.value_type)
+    if pa.types.is_map(arr.type) and pa.types.is_string(arr.type.item_type):
+        return _string_map_json(arr)
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         arr = pc.cast(arr, pa.string())
         uniq = pc.unique(arr)
         converted: list[str | None] = []
         for i, text in enumerate(uniq.to_pylist()):
-            if text is None or text.strip() in ("", "{}"):
+            if text is None or text.strip() in ("", "{}", "[]"):
                 converted.append(None if text is None or text.strip() == "" else "{}")
                 continue
             try:
                 converted.append(_loads_object(text))
             except ValueError as exc:
                 row = pc.index(arr, uniq[i]).as_py()
-                msg = str(exc) if "expected a JSON object" in str(exc) else "not valid JSON"
+                msg = str(exc) if str(exc).startswith("expected") else "not valid JSON"
                 raise where.error(row, column, f"{msg}: {text[:60]!r}") from None
         return pc.take(pa.array(converted, pa.string()), pc.index_in(arr, uniq))
     values = arr.to_pylist()
@@ -245,6 +254,35 @@ def to_json_object(arr: pa.Array | pa.ChunkedArray, where: Where, column: str) -
                 raise where.error(i, column, str(exc)) from None
         out.append(cache[key])
     return pa.array(out, pa.string())
+
+
+_KV, _ENTRY, _NULL = "\x1f", "\x1e", "\x00"
+
+
+def _string_map_json(arr: pa.MapArray) -> pa.Array:
+    """Map<string, string> (CUR 2.0 ``resource_tags``) as JSON text without a per-row loop.
+
+    Each map is flattened to one ``key␟value␞…`` string with Arrow kernels; only the distinct
+    strings (a few hundred tag sets in a million line items) are decoded in Python.
+    """
+    keys = pc.cast(arr.keys, pa.string())
+    items = pc.fill_null(pc.cast(arr.items, pa.string()), _NULL)
+    pairs = pc.binary_join_element_wise(keys, items, _KV)
+    lists = pa.ListArray.from_arrays(arr.offsets, pairs)
+    joined = pc.if_else(arr.is_null(), pa.scalar(None, pa.string()), pc.binary_join(lists, _ENTRY))
+    uniq = pc.unique(joined)
+    texts: list[str | None] = []
+    for flat in uniq.to_pylist():
+        if flat is None:
+            texts.append(None)
+            continue
+        obj = {}
+        for entry in flat.split(_ENTRY) if flat else []:
+            key, _, value = entry.partition(_KV)
+            if value != _NULL:
+                obj[key] = value
+        texts.append(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+    return pc.take(pa.array(texts, pa.string()), pc.index_in(joined, uniq))
 
 
 def _hashable(v: Any) -> Any:
@@ -324,28 +362,28 @@ def json_rows(columns: Mapping[str, pa.Array]) -> pa.Array:
     fragments = []
     for name in names:
         prefix = json.dumps(name) + ":"
-        fragments.append(pc.binary_join_element_wise(prefix, _json_values(columns[name]), ""))
+        fragments.append(pc.binary_join_element_wise(prefix, json_values(columns[name]), ""))
     # The leading "{" is never null: with every input null, pyarrow 26's skip mode drops the
     # row instead of yielding "" (the array comes out shorter), so one input must be non-null.
     body = pc.binary_join_element_wise("{", *fragments, ",", null_handling="skip")
     text = pc.binary_join_element_wise(
-        pc.replace_substring(body, "{,", "{", max_replacements=1), "}", "")
+        pc.replace_substring(body, "{,", "{", max_replacements=1), "}", ""
+    )
     if len(text) != len(fragments[0]):
         raise AssertionError("json_rows lost rows")
     return pc.if_else(pc.equal(text, "{}"), pa.scalar(None, pa.string()), text)
 
 
-def _json_values(arr: pa.Array) -> pa.Array:
+def json_values(arr: pa.Array) -> pa.Array:
     """Each value as JSON text (null stays null)."""
     arr = _combine(arr)
     t = arr.type
     if pa.types.is_dictionary(t):
-        return _json_values(pc.cast(arr, t.value_type))
+        return json_values(pc.cast(arr, t.value_type))
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         arr = pc.cast(arr, pa.string())
         if not pc.any(pc.match_substring_regex(arr, r"[\x00-\x1f]")).as_py():
-            escaped = pc.replace_substring(pc.replace_substring(arr, "\\", "\\\\"),
-                                           '"', '\\"')
+            escaped = pc.replace_substring(pc.replace_substring(arr, "\\", "\\\\"), '"', '\\"')
             return pc.binary_join_element_wise('"', escaped, '"', "")
     elif pa.types.is_integer(t) or pa.types.is_floating(t):
         return pc.cast(arr, pa.string())
@@ -361,3 +399,39 @@ def _plain(v: Any) -> Any:
     if isinstance(v, datetime):
         return v.isoformat()
     return v
+
+
+def map_value(arr: pa.Array | pa.ChunkedArray, key: str) -> pa.Array:
+    """One key of a key/value column: an Arrow map or struct (Parquet) or JSON object text.
+
+    CUR 2.0 keeps most product attributes in the ``product`` map and the GCP export nests
+    ``service.description``; this pulls one field out without materialising every row as a
+    Python object.  Scalars come back as text; nested values as JSON text.
+    """
+    arr = _combine(arr)
+    if pa.types.is_map(arr.type):
+        return to_str(pc.map_lookup(arr, key, "first"))
+    if pa.types.is_struct(arr.type):
+        if arr.type.get_field_index(key) < 0:
+            return pa.nulls(len(arr), pa.string())
+        field = pc.struct_field(arr, key)
+        nested = pa.types.is_nested(field.type)
+        return json_values(field) if nested else to_str(field)
+    arr = to_str(arr)
+    uniq = pc.unique(arr)
+    values: list[str | None] = []
+    for text in uniq.to_pylist():
+        try:
+            obj = json.loads(text) if text else None
+        except ValueError:
+            obj = None
+        value = obj.get(key) if isinstance(obj, dict) else None
+        if value is None:
+            values.append(None)
+        elif isinstance(value, dict | list):
+            values.append(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+        elif isinstance(value, bool):
+            values.append("true" if value else "false")
+        else:
+            values.append(str(value))
+    return pc.take(pa.array(values, pa.string()), pc.index_in(arr, uniq))
