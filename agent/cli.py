@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -419,7 +420,20 @@ def demo(
 
 
 def main() -> None:
+    _choose_arrow_memory_pool()
     app()
+
+
+def _choose_arrow_memory_pool() -> None:
+    """Use the system allocator for Arrow buffers unless the user chose one.
+
+    Arrow's default (mimalloc) keeps freed pages: a 1M-row import peaked 60–80 MB higher with it
+    for the same work.  ``ARROW_DEFAULT_MEMORY_POOL`` still wins when set.
+    """
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.system_memory_pool())
 
 
 _: Callable[[], None] = main

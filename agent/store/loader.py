@@ -27,6 +27,7 @@ from agent.store.schema import COST_COLUMNS, LlmRequest, Resource
 from agent.workloads import Classifier
 
 Progress = Callable[[int], None]
+SQLITE_CHUNK_ROWS = 8_192
 
 
 class DuplicateDatapointError(Exception):
@@ -112,6 +113,12 @@ class Loader:
 
     # -- fast paths --------------------------------------------------------------------------
     def _executemany_sqlite(self, name: str, table: pa.Table) -> None:
+        # Python row tuples cost ~70 bytes a value; converting a slice at a time keeps a
+        # 65k-row batch of 60 columns from holding 4 million objects at once.
+        for start in range(0, table.num_rows, SQLITE_CHUNK_ROWS):
+            self._executemany_sqlite_chunk(name, table.slice(start, SQLITE_CHUNK_ROWS))
+
+    def _executemany_sqlite_chunk(self, name: str, table: pa.Table) -> None:
         columns = []
         for col in table.columns:
             arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col

@@ -147,7 +147,6 @@ _SCALARS = (
     "product_instance_type",
     "product_sku",
     "savings_plan_savings_plan_a_r_n",
-    "savings_plan_offering_type",
     "savings_plan_savings_plan_effective_cost",
     "savings_plan_total_commitment_to_date",
     "savings_plan_used_commitment",
@@ -405,7 +404,6 @@ class _CurReader(FormatReader):
             sp_arn if sp_arn is not None else pa.nulls(n, pa.string()),
             pc.if_else(is_ri, ri_arn if ri_arn is not None else pa.nulls(n, pa.string()), none),
         )
-        sp_type = text("savings_plan_offering_type")
         used = pc.is_in(line_type, pa.array(["SavingsPlanCoveredUsage", "DiscountedUsage"]))
         return {
             "commitment_discount_id": _blank_to_null(ident),
@@ -413,9 +411,7 @@ class _CurReader(FormatReader):
                 is_sp, "Spend", pc.if_else(is_ri, "Usage", none)
             ),
             "commitment_discount_type": pc.if_else(
-                is_sp,
-                pc.fill_null(sp_type, "Savings Plan") if sp_type is not None else "Savings Plan",
-                pc.if_else(is_ri, "Reserved Instance", none),
+                is_sp, "Savings Plan", pc.if_else(is_ri, "Reserved Instance", none)
             ),
             "commitment_discount_status": pc.if_else(used, "Used", none),
         }

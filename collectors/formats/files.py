@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from collectors.formats.common import InputError, Where
 
-BATCH_ROWS = 65_536
+BATCH_ROWS = 16_384
 JSON_BATCH_ROWS = 20_000
 CSV_BLOCK_BYTES = 8 << 20
 NULL_TEXTS = ["NULL", "null", ""]
