@@ -90,7 +90,7 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
     DefaultRule(
         "inference",
         _r(r"sagemaker"),
-        _r(r"hosting|serverlessinf|asyncinf|inference"),
+        _r(r"host|serverlessinf|asyncinf|inference"),
         "SageMaker hosting / serverless / async inference",
     ),
     DefaultRule("inference", _r(r"bedrock"), ANY, "Bedrock tokens and provisioned throughput"),

@@ -14,6 +14,7 @@ from agent.workloads import Classifier, model_of
     ("provider", "service", "usage", "expected"),
     [
         ("AWS", "Amazon SageMaker", "USE1-Hosting:ml.g5.2xlarge", "inference"),
+        ("AWS", "Amazon SageMaker", "USE1-Host:ml.m5.large", "inference"),
         ("AWS", "Amazon SageMaker", "USE1-ServerlessInf:Mem-4GB", "inference"),
         ("AWS", "Amazon SageMaker", "USE1-AsyncInf:ml.g5.xlarge", "inference"),
         ("AWS", "Amazon SageMaker", "USE1-Train:ml.p4d.24xlarge", "training"),
