@@ -297,14 +297,47 @@ def collect(
             since=_date(since, "--since"),
             until=_date(until, "--until"),
         )
-    table = Table("source", "status", "rows", "slices", "error", title="collect")
+    table = Table(
+        "source", "status", "rows", "slices", "API requests", "API cost", "note", title="collect"
+    )
     failed = False
     for r in results:
         failed |= r.status != "ok"
-        table.add_row(r.source, r.status, f"{r.rows:,}", str(r.slices), r.error or "")
+        note = r.error or "; ".join(r.warnings)
+        table.add_row(
+            r.source,
+            r.status,
+            f"{r.rows:,}",
+            str(r.slices),
+            str(r.api_requests),
+            f"${r.api_cost:.2f}",
+            _escape(note),
+        )
     out.print(table)
+    for r in results:
+        for w in r.warnings:
+            err.print(f"warning: {r.source}: {_escape(w)}")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    days: Annotated[int, typer.Option(help="Totals over this many days.")] = 30,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+) -> None:
+    """Each source's last run, and the API requests (and their cost) it has spent."""
+    from agent.status import source_status
+
+    with errors():
+        engine = _engine()
+        try:
+            columns, rows = source_status(engine, days)
+        finally:
+            engine.dispose()
+    emit(columns, rows, fmt, title=f"sources (totals over {days} days)")
 
 
 def _date(value: str | None, option: str) -> date | None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Connection, Engine, insert
 
 from agent.config import Settings
 from agent.store.loader import Loader
@@ -91,8 +91,15 @@ def import_paths(
     source: str | None = None,
     fmt: str | None = None,
     progress: ProgressSink | None = None,
+    before_commit: Callable[[Connection], None] | None = None,
+    record: bool = True,
 ) -> ImportSummary:
-    """Load the files; replace every slice they contain; record the run."""
+    """Load the files; replace every slice they contain; record the run.
+
+    ``before_commit`` runs inside the load's transaction (collectors write what they loaded,
+    e.g. S3 ETags, there, so memory and data commit together).  Collectors pass
+    ``record=False``: the pipeline records one run per collector, not one per import.
+    """
     sink: ProgressSink = progress or NoProgress()
     started = _now()
     planned = plan(paths, fmt)
@@ -110,9 +117,13 @@ def import_paths(
             stats = loader.finish()
             summary.rows = {k: v for k, v in stats.rows.items() if v}
             summary.slices = list(stats.slices)
-            _record(conn, run_source, started, "ok", summary, None)
+            if before_commit is not None:
+                before_commit(conn)
+            if record:
+                _record(conn, run_source, started, "ok", summary, None)
     except BaseException as exc:
-        _record_failure(engine, run_source, started, exc)
+        if record:
+            _record_failure(engine, run_source, started, exc)
         raise
     return summary
 

@@ -1,15 +1,23 @@
-"""One collection pass: every configured source, each isolated from the others' failures."""
+"""One collection pass: every configured source, each isolated from the others' failures.
+
+Each collector run is recorded in ``collection_runs`` (status, rows, slices, API requests and
+their cost, warnings, the error) in its own transaction, after the collector's own transaction
+committed or rolled back: a failed source leaves the last good state and the others still run.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 
 from agent.config import Settings
-from collectors.base import collector_for
+from agent.redact import redact
+from agent.store.schema import CollectionRun
+from collectors.base import CollectResult, collector_for
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +29,9 @@ class SourceOutcome:
     rows: int = 0
     slices: int = 0
     error: str | None = None
+    api_requests: int = 0
+    api_cost: Decimal = Decimal(0)
+    warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
 def collect_all(
@@ -30,16 +41,74 @@ def collect_all(
     since: date | None = None,
     until: date | None = None,
 ) -> list[SourceOutcome]:
-    """Run sources one by one; a failed source is reported and the next one still runs."""
+    """Run sources one by one; a failed source is recorded and the next one still runs."""
     outcomes = []
     for config in settings.sources:
         if only and config.name != only:
             continue
+        started = _now()
         try:
             result = collector_for(config).collect(engine, settings, since=since, until=until)
         except Exception as exc:
-            log.warning("source %s failed: %s", config.name, exc)
-            outcomes.append(SourceOutcome(config.name, "failed", error=str(exc).splitlines()[0]))
+            message = redact(
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
+            log.warning("source %s failed: %s", config.name, message)
+            _record(engine, config.name, config.type, started, "failed", None, message)
+            outcomes.append(SourceOutcome(config.name, "failed", error=message))
             continue
-        outcomes.append(SourceOutcome(config.name, "ok", result.rows, len(result.slices)))
+        for w in result.warnings:
+            log.warning("source %s: %s", config.name, w)
+        _record(engine, config.name, config.type, started, "ok", result, None)
+        outcomes.append(
+            SourceOutcome(
+                config.name,
+                "ok",
+                result.rows,
+                len(result.slices),
+                api_requests=result.api_requests,
+                api_cost=Decimal(result.api_cost),
+                warnings=result.warnings,
+            )
+        )
     return outcomes
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _record(
+    engine: Engine,
+    source: str,
+    kind: str,
+    started: datetime,
+    status: str,
+    result: CollectResult | None,
+    error: str | None,
+) -> None:
+    details = dict(result.details) if result else {}
+    if result and result.warnings:
+        details["warnings"] = list(result.warnings)
+    window = result.window if result and result.window else (None, None)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(CollectionRun).values(
+                    source=source,
+                    kind=kind,
+                    window_start=window[0],
+                    window_end=window[1],
+                    slices=list(result.slices) if result else None,
+                    rows=result.rows if result else 0,
+                    status=status,
+                    error=error[:2000] if error else None,
+                    started_at=started,
+                    finished_at=_now(),
+                    api_requests=result.api_requests if result else 0,
+                    api_cost=Decimal(result.api_cost) if result else Decimal(0),
+                    details=details or None,
+                )
+            )
+    except Exception as exc:  # the store itself failing must not hide the source's outcome
+        log.error("could not record the run of %s: %s", source, redact(str(exc)))

@@ -10,12 +10,38 @@ EXAMPLE_CONFIG = """\
 url = "sqlite:///costagent.db"
 
 # One [[sources]] table per source; `name` appears as x_source on every row it loads.
-# Later releases add aws_data_exports, aws_cost_explorer, aws_metrics, aws_inventory,
-# gcp_billing_export, gcp_billing_api.
 # [[sources]]
 # name = "local-exports"
 # type = "local_files"
 # paths = ["/srv/billing/focus", "/srv/billing/cur2"]   # files or folders; format detected
+
+# Every AWS source also takes: regions = ["us-east-1", ...], endpoint_url, profile,
+# role_arns = ["arn:aws:iam::…:role/costagent-read"] (+ external_id), max_attempts,
+# backoff_seconds.
+# Credentials: the standard boto3 chain (instance role, env, ~/.aws) or `profile`.
+# [[sources]]
+# name = "aws-cur"
+# type = "aws_data_exports"          # CUR 2.0 or FOCUS Data Export in S3
+# bucket = "acme-billing"
+# prefix = "exports/cur2"            # holds data/BILLING_PERIOD=YYYY-MM/ and metadata/
+# region = "us-east-1"
+#
+# [[sources]]
+# name = "aws-ce"
+# type = "aws_cost_explorer"         # accounts without an export; $0.01 per request
+# trailing_days = 3                  # re-pulled each run (estimated days become final)
+# request_budget = 20                # per run; the run stops cleanly with a warning
+# group_by_tag = "workload"          # optional
+#
+# [[sources]]
+# name = "aws-metrics"
+# type = "aws_metrics"               # CloudWatch: SageMaker, Bedrock, AOSS, GPU EC2
+# regions = ["us-east-1"]
+#
+# [[sources]]
+# name = "aws-inventory"
+# type = "aws_inventory"             # endpoints, training jobs, notebooks, collections, GPUs
+# regions = ["us-east-1"]
 
 [classification]
 # Tag whose value names the workload (inference, training, vector_storage, other; synonyms

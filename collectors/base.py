@@ -9,7 +9,7 @@ one source is an error at startup that names the key.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -26,12 +26,20 @@ class SourceConfig(BaseModel):
 
 @dataclass(frozen=True)
 class CollectResult:
-    """What one collector run did; stored in ``collection_runs``."""
+    """What one collector run did; stored in ``collection_runs``.
+
+    ``api_cost`` is what the run's API calls cost the user (Cost Explorer bills $0.01 a request,
+    BigQuery by bytes scanned), as a decimal string; ``warnings`` are shown and stored (e.g. a
+    request budget that stopped the run early).
+    """
 
     slices: tuple[str, ...] = ()
     rows: int = 0
     api_requests: int = 0
     api_cost: str = "0"
+    warnings: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+    window: tuple[Any, Any] | None = None
 
 
 class Collector(Protocol):
@@ -70,6 +78,8 @@ def source_types() -> dict[str, type[Any]]:
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register decorators.
+    import collectors.aws.cost_explorer
+    import collectors.aws.data_exports  # noqa: F401
     from collectors import local_files  # noqa: F401
 
 

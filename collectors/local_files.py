@@ -28,5 +28,7 @@ class LocalFilesCollector:
     ) -> CollectResult:
         from agent.importer import import_paths
 
-        summary = import_paths(engine, self.config.paths, settings, source=self.config.name)
+        summary = import_paths(
+            engine, self.config.paths, settings, source=self.config.name, record=False
+        )
         return CollectResult(slices=tuple(summary.slices), rows=summary.total_rows)

@@ -69,3 +69,27 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng = open_store(db_url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """moto in server mode on loopback, for the whole session (reset per test by ``aws``)."""
+    from tests.aws_servers import moto_server
+
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A clean moto and fake credentials in the environment (the standard boto3 chain)."""
+    from tests.aws_servers import FAKE_CREDENTIALS, reset_moto
+
+    reset_moto(moto_url)
+    for k, v in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(k, v)
+    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    return moto_url

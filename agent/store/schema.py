@@ -211,3 +211,20 @@ class CollectionRun(Base):
 COST_COLUMNS: tuple[str, ...] = tuple(
     c.name for c in CostLineItem.__table__.columns if c.name != "id"
 )
+
+
+class SourceState(Base):
+    """What a collector remembers between runs (S3 ETags per period, last metric timestamp…).
+
+    Written in the same transaction as the data it describes, so a crash can never record a
+    period as loaded when its rows were rolled back.
+    """
+
+    __tablename__ = "source_state"
+    __table_args__ = (UniqueConstraint("source", "key", name="uq_source_state"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(512))
+    value: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    updated_at: Mapped[datetime] = mapped_column(DateTime())

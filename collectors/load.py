@@ -1,0 +1,60 @@
+"""Writing what a collector fetched: canonical Arrow tables → the loader, in one transaction.
+
+API collectors (CloudWatch, inventories, Cost Explorer) produce tables in the canonical shapes
+of :mod:`collectors.formats.canonical` and hand them here, so they share the file importer's
+slice replacement, fast paths and atomicity without touching the loader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import Connection, Engine
+
+from agent.store.loader import Loader, LoadStats
+from agent.workloads import Classifier
+from collectors.formats.base import Target
+from collectors.formats.canonical import SCHEMAS, conform
+
+
+def table(target: Target, rows: list[dict[str, Any]]) -> pa.Table:
+    """A canonical table from row dicts (missing columns become nulls)."""
+    schema = SCHEMAS[target]
+    columns = {
+        name: pa.array([r.get(name) for r in rows], type=schema.field(name).type)
+        for name in schema.names
+        if any(name in r for r in rows)
+    }
+    return conform(columns, schema, len(rows))
+
+
+def load(
+    engine: Engine,
+    settings: Any,
+    source: str,
+    tables: Iterable[tuple[Target, pa.Table]],
+    before_commit: Callable[[Connection], None] | None = None,
+    replace_cost_slices: Iterable[str] = (),
+) -> LoadStats:
+    """Write every table in one transaction; ``before_commit`` saves collector state in it.
+
+    ``replace_cost_slices`` are emptied even when no new row arrives for them (a day that
+    Cost Explorer now reports as zero must not keep its old rows).
+    """
+    with engine.connect() as conn, conn.begin():
+        loader = Loader(conn, Classifier(settings.classification))
+        loader.replace_slices(replace_cost_slices)
+        writers: dict[str, Callable[[pa.Table, str], None]] = {
+            "cost": loader.write_cost,
+            "metrics": loader.write_metrics,
+            "llm_requests": loader.write_llm_requests,
+            "resources": loader.write_resources,
+        }
+        for target, tbl in tables:
+            writers[target](tbl, source)
+        stats = loader.finish()
+        if before_commit is not None:
+            before_commit(conn)
+    return stats
