@@ -27,8 +27,11 @@ from tests.test_aws_data_exports import write_config
 ACCOUNT = "123456789012"  # moto's account
 
 
-def queue(url: str, *pages: dict[str, Any]) -> None:
-    body = json.dumps({"results": list(pages)}).encode()
+def queue(url: str, *pages: dict[str, Any], account: str | None = None) -> None:
+    payload: dict[str, Any] = {"results": list(pages)}
+    if account:
+        payload["account_id"] = account  # moto keeps one queue per account
+    body = json.dumps(payload).encode()
     req = urllib.request.Request(
         f"{url}/moto-api/static/ce/cost-and-usage-results",
         data=body,
@@ -252,3 +255,52 @@ def test_window_is_trailing_days_and_the_month_on_first_run() -> None:
     assert c._window(today, {"end": "2026-11-15"}, None, None)[0] == date(2026, 11, 15)
     # Early in a month the trailing window reaches into the previous one.
     assert c._window(date(2026, 12, 2), {"end": "2026-12-02"}, None, None)[0] == date(2026, 11, 29)
+
+
+def test_assumed_roles_collect_each_account_and_keep_secrets_out(
+    aws: str, engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    roles = [
+        "arn:aws:iam::111111111111:role/costagent-read",
+        "arn:aws:iam::222222222222:role/costagent-read",
+    ]
+    config = write_config(
+        tmp_path / "c.toml", [source(aws, role_arns=roles, external_id="s3cr3t-ext-id")]
+    )
+    queue(
+        aws,
+        page(day("2026-11-01", group(SAGEMAKER, "USE1-Hosting:x", "1", "1"))),
+        account="111111111111",
+    )
+    queue(
+        aws,
+        page(day("2026-11-01", group(SAGEMAKER, "USE1-Hosting:x", "2", "2"))),
+        account="222222222222",
+    )
+    result = cli(
+        "-v",
+        "--config",
+        str(config),
+        "--db",
+        db_url,
+        "collect",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-01",
+    )
+    assert result.exit_code == 0, result.output
+    with engine.connect() as conn:
+        accounts = dict(
+            conn.execute(
+                select(C.billing_account_id, money_sum(C.billed_cost)).group_by(
+                    C.billing_account_id
+                )
+            ).all()
+        )
+    assert set(accounts) == {"111111111111", "222222222222"}
+    assert sum(accounts.values()) == Decimal("3")
+    run = last_run(engine)
+    assert run.details["requests"]["sts"] == 4  # AssumeRole + GetCallerIdentity per account
+    everything = result.output + result.stderr + json.dumps(run.details)
+    assert "s3cr3t-ext-id" not in everything and "wJalr" not in everything
