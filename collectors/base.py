@@ -79,7 +79,9 @@ def source_types() -> dict[str, type[Any]]:
 def _load_builtin() -> None:
     # Importing the modules runs their @register decorators.
     import collectors.aws.cost_explorer
-    import collectors.aws.data_exports  # noqa: F401
+    import collectors.aws.data_exports
+    import collectors.aws.inventory
+    import collectors.aws.metrics  # noqa: F401
     from collectors import local_files  # noqa: F401
 
 
