@@ -37,11 +37,13 @@ def load(
     tables: Iterable[tuple[Target, pa.Table]],
     before_commit: Callable[[Connection], None] | None = None,
     replace_cost_slices: Iterable[str] = (),
+    cost_slices: pa.Array | None = None,
 ) -> LoadStats:
     """Write every table in one transaction; ``before_commit`` saves collector state in it.
 
     ``replace_cost_slices`` are emptied even when no new row arrives for them (a day that
-    Cost Explorer now reports as zero must not keep its old rows).
+    Cost Explorer now reports as zero must not keep its old rows); ``cost_slices`` gives each
+    cost row its slice when it is not the default (source, account, month).
     """
     with engine.connect() as conn, conn.begin():
         loader = Loader(conn, Classifier(settings.classification))
@@ -53,7 +55,10 @@ def load(
             "resources": loader.write_resources,
         }
         for target, tbl in tables:
-            writers[target](tbl, source)
+            if target == "cost" and cost_slices is not None:
+                loader.write_cost(tbl, source, slices=cost_slices)
+            else:
+                writers[target](tbl, source)
         stats = loader.finish()
         if before_commit is not None:
             before_commit(conn)

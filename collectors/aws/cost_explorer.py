@@ -17,19 +17,21 @@ service; a usage type billed under several services keeps the service with the m
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
+import pyarrow as pa
 from pydantic import Field
 from sqlalchemy import Connection, Engine
 
 from agent.store.state import get_state, put_state
 from collectors.aws.session import AwsContext, AwsSourceConfig, call
 from collectors.base import CollectResult, SourceConfig, register
-from collectors.load import table
+from collectors.load import load, table
 
 log = logging.getLogger(__name__)
 REQUEST_PRICE = Decimal("0.01")
@@ -92,7 +94,15 @@ class AwsCostExplorerCollector:
                 def remember(conn: Connection, hi: date = hi) -> None:
                     put_state(conn, self.config.name, "window", {"end": hi.isoformat()})
 
-                stats = self._load(engine, settings, tbl, tbl_slices, day_slices, remember)
+                stats = load(
+                    engine,
+                    settings,
+                    self.config.name,
+                    [("cost", tbl)],
+                    before_commit=remember,
+                    replace_cost_slices=day_slices,
+                    cost_slices=pa.array(tbl_slices, pa.string()),
+                )
                 slices.extend(day_slices)
                 rows += stats.rows["cost"]
             if warnings:
@@ -181,8 +191,6 @@ class AwsCostExplorerCollector:
 
     # -- rows ------------------------------------------------------------------------------------
     def _table(self, records: list[dict[str, Any]], account_id: str) -> Any:
-        import json
-
         rows = []
         for r in records:
             start: datetime = r["charge_period_start"]
@@ -211,29 +219,6 @@ class AwsCostExplorerCollector:
                 }
             )
         return table("cost", rows)
-
-    def _load(
-        self,
-        engine: Engine,
-        settings: Any,
-        tbl: Any,
-        tbl_slices: list[str],
-        day_slices: list[str],
-        remember: Any,
-    ) -> Any:
-        """Write the rows with their day slices (not the monthly default of file imports)."""
-        import pyarrow as pa
-
-        from agent.store.loader import Loader
-        from agent.workloads import Classifier
-
-        with engine.connect() as conn, conn.begin():
-            loader = Loader(conn, Classifier(settings.classification))
-            loader.replace_slices(day_slices)
-            loader.write_cost(tbl, self.config.name, slices=pa.array(tbl_slices, pa.string()))
-            stats = loader.finish()
-            remember(conn)
-        return stats
 
 
 def _rows(day: dict[str, Any], names: tuple[str, str]) -> Iterator[dict[str, Any]]:

@@ -28,10 +28,14 @@ from collectors.formats.canonical import COST_SCHEMA, conform
 from collectors.formats.common import (
     MONEY,
     Where,
+    blank_to_null,
     check_currency,
+    first_present,
     json_rows,
     lookup,
     map_value,
+    money_add,
+    money_sub,
     require,
     to_float,
     to_json_object,
@@ -177,7 +181,6 @@ _RAW = {
     "line_item_legal_entity": "legal_entity",
 }
 _ZERO = pa.scalar(0, MONEY)
-_MONEY37 = pa.decimal128(37, 12)
 
 
 class _CurReader(FormatReader):
@@ -275,10 +278,10 @@ class _CurReader(FormatReader):
             "service_category": self._service_category(text("line_item_product_code"), n),
             "sku_id": text("product_sku"),
             "sku_price_id": text("pricing_rate_id"),
-            "region_id": _first(text("product_region_code"), text("product_region")),
+            "region_id": first_present(text("product_region_code"), text("product_region")),
             "region_name": text("product_location"),
             "availability_zone": text("line_item_availability_zone"),
-            "resource_id": _blank_to_null(text("line_item_resource_id")),
+            "resource_id": blank_to_null(text("line_item_resource_id")),
             "pricing_quantity": _float(col("line_item_usage_amount"), where, raw_of),
             "pricing_unit": text("pricing_unit"),
             "consumed_unit": text("pricing_unit"),
@@ -337,10 +340,10 @@ class _CurReader(FormatReader):
                 )
             return arr
 
-        sp_unused = _minus(
+        sp_unused = money_sub(
             part("savings_plan_total_commitment_to_date"), part("savings_plan_used_commitment")
         )
-        ri_unused = _plus(
+        ri_unused = money_add(
             part("reservation_unused_amortized_upfront_fee_for_billing_period"),
             part("reservation_unused_recurring_fee"),
         )
@@ -376,7 +379,7 @@ class _CurReader(FormatReader):
             if "product" in raw_of
             else None
         )
-        return _first(
+        return first_present(
             from_map,
             text("product_product_name"),
             text("product_servicecode"),
@@ -406,7 +409,7 @@ class _CurReader(FormatReader):
         )
         used = pc.is_in(line_type, pa.array(["SavingsPlanCoveredUsage", "DiscountedUsage"]))
         return {
-            "commitment_discount_id": _blank_to_null(ident),
+            "commitment_discount_id": blank_to_null(ident),
             "commitment_discount_category": pc.if_else(
                 is_sp, "Spend", pc.if_else(is_ri, "Usage", none)
             ),
@@ -431,32 +434,10 @@ class _CurReader(FormatReader):
         return None
 
 
-def _first(*arrays: pa.Array | None) -> pa.Array | None:
-    present = [_blank_to_null(a) for a in arrays if a is not None]
-    if not present:
-        return None
-    return present[0] if len(present) == 1 else pc.coalesce(*present)
-
-
-def _blank_to_null(arr: pa.Array | None) -> pa.Array | None:
-    if arr is None:
-        return None
-    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
-
-
 def _float(arr: pa.Array | None, where: Where, raw_of: Mapping[str, str]) -> pa.Array | None:
     if arr is None:
         return None
     return to_float(arr, where, raw_of["line_item_usage_amount"])
-
-
-def _minus(a: pa.Array, b: pa.Array) -> pa.Array:
-    # decimal(38) − decimal(38) would need precision 39; values fit 37 digits by construction.
-    return pc.cast(pc.subtract(pc.cast(a, _MONEY37), pc.cast(b, _MONEY37)), MONEY)
-
-
-def _plus(a: pa.Array, b: pa.Array) -> pa.Array:
-    return pc.cast(pc.add(pc.cast(a, _MONEY37), pc.cast(b, _MONEY37)), MONEY)
 
 
 def _pricing_category(

@@ -435,3 +435,32 @@ def map_value(arr: pa.Array | pa.ChunkedArray, key: str) -> pa.Array:
         else:
             values.append(str(value))
     return pc.take(pa.array(values, pa.string()), pc.index_in(arr, uniq))
+
+
+_MONEY37 = pa.decimal128(37, 12)
+
+
+def money_add(a: pa.Array, b: pa.Array) -> pa.Array:
+    """Exact ``a + b`` of money columns (decimal(38) + decimal(38) would need precision 39;
+    money values fit 37 digits)."""
+    return pc.cast(pc.add(pc.cast(a, _MONEY37), pc.cast(b, _MONEY37)), MONEY)
+
+
+def money_sub(a: pa.Array, b: pa.Array) -> pa.Array:
+    """Exact ``a − b`` of money columns."""
+    return pc.cast(pc.subtract(pc.cast(a, _MONEY37), pc.cast(b, _MONEY37)), MONEY)
+
+
+def blank_to_null(arr: pa.Array | None) -> pa.Array | None:
+    """Empty strings as nulls (exports write "" for absent values)."""
+    if arr is None:
+        return None
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+
+
+def first_present(*arrays: pa.Array | None) -> pa.Array | None:
+    """Row-wise the first non-empty value among the columns a file has (None if it has none)."""
+    present = [blank_to_null(a) for a in arrays if a is not None]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else pc.coalesce(*present)

@@ -26,10 +26,12 @@ from collectors.formats.common import (
     MONEY,
     Where,
     check_currency,
+    first_present,
     json_rows,
     json_values,
     lookup,
     map_value,
+    money_add,
     require,
     to_float,
     to_json_object,
@@ -109,7 +111,7 @@ class GcpBillingReader(FormatReader):
             require(to_str(batch.column(name)), where, name)
         cost = to_money(batch.column("cost"), where, "cost")
         credits, cud = self._credits(row, where, n)
-        net = pc.cast(pc.add(pc.cast(cost, _MONEY37), pc.cast(credits, _MONEY37)), MONEY)
+        net = money_add(cost, credits)
         start = to_timestamp(batch.column("usage_start_time"), where, "usage_start_time")
         period_start = self._invoice_month(row, start, where)
         cost_type = row.text("cost_type")
@@ -151,10 +153,12 @@ class GcpBillingReader(FormatReader):
                 else None
             ),
             "sku_id": row.text("sku", "id"),
-            "region_id": _first(row.text("location", "region"), row.text("location", "location")),
+            "region_id": first_present(
+                row.text("location", "region"), row.text("location", "location")
+            ),
             "region_name": row.text("location", "location"),
             "availability_zone": row.text("location", "zone"),
-            "resource_id": _first(
+            "resource_id": first_present(
                 row.text("resource", "global_name"), row.text("resource", "name")
             ),
             "resource_name": row.text("resource", "name"),
@@ -242,9 +246,6 @@ class GcpBillingReader(FormatReader):
         return None if arr is None else to_json_object(arr, where, "labels")
 
 
-_MONEY37 = pa.decimal128(37, 12)
-
-
 def _native_credits(arr: pa.Array, where: Where, n: int) -> tuple[pa.Array, pa.Array]:
     flat = pc.list_flatten(arr)
     parents = pc.list_parent_indices(arr)
@@ -299,13 +300,6 @@ def _next_month(start: pa.Array) -> pa.Array:
         pc.floor_temporal(start, unit="month"), pa.scalar(32 * 86_400_000_000, pa.duration("us"))
     )
     return pc.floor_temporal(shifted, unit="month")
-
-
-def _first(*arrays: pa.Array | None) -> pa.Array | None:
-    present = [a for a in arrays if a is not None]
-    if not present:
-        return None
-    return present[0] if len(present) == 1 else pc.coalesce(*present)
 
 
 def _non_empty_json(arr: pa.Array | pa.ChunkedArray | None) -> pa.Array | None:
