@@ -81,7 +81,10 @@ def _load_builtin() -> None:
     import collectors.aws.cost_explorer
     import collectors.aws.data_exports
     import collectors.aws.inventory
-    import collectors.aws.metrics  # noqa: F401
+    import collectors.aws.metrics
+    import collectors.gcp.billing_api
+    import collectors.gcp.billing_export
+    import collectors.gcp.vertex  # noqa: F401
     from collectors import local_files  # noqa: F401
 
 

@@ -1,0 +1,1 @@
+"""GCP collectors: BigQuery billing export, Cloud Billing / Catalog, Vertex AI + Monitoring."""
