@@ -65,7 +65,6 @@ def source_status(engine: Engine, days: int) -> tuple[list[str], list[tuple[Any,
     rows = []
     for src, kind, status, finished, nrows, reqs, cost, error, details in last:
         runs, failed, total_reqs, total_cost = totals.get(src, (0, 0, 0, Decimal(0)))
-        warnings = (details or {}).get("warnings") or []
         rows.append(
             (
                 src,
@@ -79,10 +78,22 @@ def source_status(engine: Engine, days: int) -> tuple[list[str], list[tuple[Any,
                 int(failed or 0),
                 int(total_reqs or 0),
                 _usd(total_cost),
-                error or "; ".join(warnings) or None,
+                _note(error, details or {}),
             )
         )
     return columns, rows
+
+
+def _note(error: str | None, details: dict[str, Any]) -> str | None:
+    """The error, else the warnings, else what a BigQuery source scanned (what it is billed)."""
+    if error:
+        return error
+    warnings = details.get("warnings") or []
+    if warnings:
+        return "; ".join(warnings)
+    if details.get("bytes_processed") is not None:
+        return f"scanned {int(details['bytes_processed']) / 2**30:,.2f} GiB"
+    return None
 
 
 def _usd(value: Any) -> str:

@@ -38,12 +38,15 @@ def load(
     before_commit: Callable[[Connection], None] | None = None,
     replace_cost_slices: Iterable[str] = (),
     cost_slices: pa.Array | None = None,
+    slice_of: Callable[[pa.Table], pa.Array] | None = None,
 ) -> LoadStats:
     """Write every table in one transaction; ``before_commit`` saves collector state in it.
 
     ``replace_cost_slices`` are emptied even when no new row arrives for them (a day that
     Cost Explorer now reports as zero must not keep its old rows); ``cost_slices`` gives each
-    cost row its slice when it is not the default (source, account, month).
+    cost row its slice when it is not the default (source, account, month); ``slice_of`` computes
+    them per table instead, for a stream of pages (BigQuery results) that is never whole in memory.
+    ``tables`` may be a generator: it is consumed inside the transaction.
     """
     with engine.connect() as conn, conn.begin():
         loader = Loader(conn, Classifier(settings.classification))
@@ -55,7 +58,9 @@ def load(
             "resources": loader.write_resources,
         }
         for target, tbl in tables:
-            if target == "cost" and cost_slices is not None:
+            if target == "cost" and slice_of is not None:
+                loader.write_cost(tbl, source, slices=slice_of(tbl))
+            elif target == "cost" and cost_slices is not None:
                 loader.write_cost(tbl, source, slices=cost_slices)
             else:
                 writers[target](tbl, source)

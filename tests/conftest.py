@@ -93,3 +93,12 @@ def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     return moto_url
+
+
+@pytest.fixture(scope="session")
+def bq_url() -> Iterator[str]:
+    """The BigQuery emulator on loopback for the whole session (tests use their own datasets)."""
+    from tests.bq_emulator import bq_emulator
+
+    with bq_emulator() as url:
+        yield url

@@ -110,8 +110,13 @@ class GcpBillingReader(FormatReader):
         for name in ("billing_account_id", "cost", "currency", "usage_start_time"):
             require(to_str(batch.column(name)), where, name)
         cost = to_money(batch.column("cost"), where, "cost")
-        credits, cud = self._credits(row, where, n)
-        net = money_add(cost, credits)
+        if "net_cost" in row.names:
+            # A pushed-down query (collectors/gcp/billing_export.py) summed the credits in SQL.
+            net = to_money(batch.column("net_cost"), where, "net_cost")
+            cud = pc.fill_null(row.raw("has_cud_credit") or pa.nulls(n, pa.bool_()), False)
+        else:
+            credits, cud = self._credits(row, where, n)
+            net = money_add(cost, credits)
         start = to_timestamp(batch.column("usage_start_time"), where, "usage_start_time")
         period_start = self._invoice_month(row, start, where)
         cost_type = row.text("cost_type")
@@ -175,6 +180,7 @@ class GcpBillingReader(FormatReader):
             "cost_type": cost_type,
             "transaction_type": row.text("transaction_type"),
             "credits": _non_empty_json(row.raw("credits")),
+            "credits_total": _nonzero_text(row.raw("credits_total")),
             "system_labels": _non_empty_json(row.raw("system_labels")),
             "project_labels": _non_empty_json(row.field("project", "labels")[0]),
             "adjustment_info": _non_empty_json(row.raw("adjustment_info")),
@@ -292,6 +298,14 @@ def _json_credits(arr: pa.Array, where: Where) -> tuple[pa.Array, pa.Array]:
         pc.take(pa.array(totals, MONEY), idx),
         pc.take(pa.array(cuds, pa.bool_()), idx),
     )
+
+
+def _nonzero_text(arr: pa.Array | pa.ChunkedArray | None) -> pa.Array | None:
+    """Pre-summed credits as decimal text for ``x_raw``; rows without credits leave it out."""
+    if arr is None:
+        return None
+    text = to_str(arr)
+    return pc.if_else(pc.match_substring_regex(text, r"^-?0*\.?0*$"), _NONE, text)
 
 
 def _next_month(start: pa.Array) -> pa.Array:
