@@ -111,6 +111,15 @@ class Settings(BaseSettings):
             raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
         return typed
 
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """``[rules.<rule_id>]`` is checked against each rule's config model at load time."""
+        from rules.base import validate_rule_configs
+
+        validate_rule_configs(raw)
+        return raw
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -43,6 +43,31 @@ url = "sqlite:///costagent.db"
 # type = "aws_inventory"             # endpoints, training jobs, notebooks, collections, GPUs
 # regions = ["us-east-1"]
 
+# Every GCP source also takes: credentials_file (service-account key path; default: application
+# default credentials), quota_project, api_endpoints = { bigquery = "…", billing = "…",
+# monitoring = "…", aiplatform = "…" }, backoff_seconds, retry_deadline_seconds.
+# Roles: deploy/gcp-roles.md.
+# [[sources]]
+# name = "gcp-bq"
+# type = "gcp_billing_export"        # the BigQuery billing export
+# table = "acme-billing.billing_export.gcp_billing_export_resource_v1_01A2B3_C4D5E6_F7A8B9"
+# # focus_view = "acme-billing.billing_export.gcp_billing_export_focus_…"  (instead of table)
+# granularity = "hourly"             # or "raw": every export row
+# trailing_days = 3                  # re-pulled each run (Google restates recent days)
+# backfill_start = 2026-10-01        # first run; default: first day of last month
+# maximum_bytes_billed = 53687091200 # refuse a query scanning more (50 GiB)
+# price_per_tib = 6.25               # on-demand price, for the cost shown per run
+#
+# [[sources]]
+# name = "gcp-billing"
+# type = "gcp_billing_api"           # billing accounts, linked projects, SKU list prices
+#
+# [[sources]]
+# name = "gcp-vertex"
+# type = "gcp_vertex"                # Vertex AI endpoints/jobs + Cloud Monitoring usage
+# projects = ["ml-prod"]             # required
+# locations = ["us-central1"]
+
 [classification]
 # Tag whose value names the workload (inference, training, vector_storage, other; synonyms
 # such as serving or fine-tuning are understood). AWS user tags arrive as user_<key>: both work.
@@ -59,9 +84,12 @@ tag_key = "workload"
 # workload = "vector_storage"
 # resource = "*pgvector*"
 
-# Rule settings (the rules engine): [rules.<rule_id>], e.g.
-# [rules.idle-endpoint]
-# enabled = true
+# Rule settings (the rules engine): [rules.<rule_id>]; every threshold has a default, a
+# misspelt key is an error, enabled = false turns a rule off. e.g.
+# [rules.spot-training]
+# min_hours = 1.0                    # jobs shorter than this are left alone
+# default_discount = 0.60            # when neither the catalog nor your spot history knows
+# min_monthly_savings = 10
 
 [report]
 timezone = "UTC"

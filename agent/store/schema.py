@@ -228,3 +228,34 @@ class SourceState(Base):
     key: Mapped[str] = mapped_column(String(512))
     value: Mapped[dict[str, Any] | None] = mapped_column(Json)
     updated_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class SkuPrice(Base):
+    """One tiered list-price rate of one provider SKU (the Cloud Billing Catalog for GCP).
+
+    Rules price what-ifs ("this A100 on Spot", "this endpoint one size smaller") with the
+    provider's own list prices instead of guesses; see :mod:`agent.store.prices`.  A source's
+    rows are replaced as a whole, in one transaction, on every run.
+    """
+
+    __tablename__ = "sku_prices"
+    __table_args__ = (UniqueConstraint("provider_name", "sku_id", "tier_start"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    provider_name: Mapped[str] = mapped_column(String(64))
+    x_source: Mapped[str] = mapped_column(String(128), index=True)
+    service_id: Mapped[str | None] = mapped_column(String(64))
+    service_name: Mapped[str | None] = mapped_column(String(256))
+    sku_id: Mapped[str] = mapped_column(String(64), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    resource_family: Mapped[str | None] = mapped_column(String(64))
+    resource_group: Mapped[str | None] = mapped_column(String(64))
+    usage_type: Mapped[str | None] = mapped_column(String(64))
+    regions: Mapped[list[str] | None] = mapped_column(Json)
+    pricing_unit: Mapped[str | None] = mapped_column(String(64))
+    pricing_unit_description: Mapped[str | None] = mapped_column(String(256))
+    currency: Mapped[str] = mapped_column(String(3))
+    tier_start: Mapped[Decimal] = mapped_column(Money)
+    unit_price: Mapped[Decimal] = mapped_column(Money)
+    effective_time: Mapped[datetime | None] = mapped_column(DateTime())
+    fetched_at: Mapped[datetime] = mapped_column(DateTime())

@@ -1,0 +1,149 @@
+"""What a rule is: metadata declared once on the class, a pydantic config, SQL in ``evaluate``.
+
+A rule subclasses :class:`Rule` and sets ``rule_id``, ``title``, ``family``, ``description``,
+``sources`` and ``config_model`` as class attributes; defining the class registers it (a missing
+attribute or a second class with the same id fails at import, not at 3 a.m.).  Every threshold
+is a field of ``config_model`` with its default, so ``[rules.<rule_id>]`` in the config can
+override it and a misspelt key is an error at load time.
+
+Rules read the store only (``cost_line_items``, ``usage_metrics``, ``resources``,
+``llm_requests``, ``sku_prices``) through the connection in :class:`RuleContext`, aggregate in
+SQL, and yield :class:`Candidate` findings whose ``evidence`` holds every input of the savings
+formula, so a user can recompute the figure by hand.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy import Connection
+
+Confidence = Literal["high", "medium", "low"]
+HOURS_PER_MONTH = Decimal(730)  # the FinOps convention: 8,760 h / 12
+CENT = Decimal("0.01")
+
+
+class RuleConfig(BaseModel):
+    """Settings every rule has; each rule subclasses this with its thresholds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One finding as a rule produces it (the engine adds fingerprint, status and dates).
+
+    ``resource_id`` names the resource the savings come from (default: ``subject``): two findings
+    on one resource are both reported, but a total counts that resource's savings once.
+    """
+
+    subject: str
+    title: str
+    recommendation: str
+    monthly_savings: Decimal
+    currency: str
+    confidence: Confidence
+    evidence: dict[str, Any] = field(default_factory=dict)
+    resource_id: str | None = None
+
+    @property
+    def overlap_key(self) -> str:
+        return self.resource_id or self.subject
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule may look at: the store and the analysis window [start, end)."""
+
+    conn: Connection
+    start: datetime
+    end: datetime
+
+    @property
+    def days(self) -> Decimal:
+        return Decimal((self.end - self.start).total_seconds()) / Decimal(86_400)
+
+    def monthly(self, amount: Decimal) -> Decimal:
+        """An amount observed over the window, scaled to a 730-hour month."""
+        hours = self.days * 24
+        return amount * HOURS_PER_MONTH / hours if hours else Decimal(0)
+
+
+_REGISTRY: dict[str, type[Rule]] = {}
+_REQUIRED = ("rule_id", "title", "family", "description", "sources")
+
+
+class Rule(ABC):
+    """Base class: subclasses declare their metadata and implement :meth:`evaluate`."""
+
+    rule_id: ClassVar[str]
+    title: ClassVar[str]
+    family: ClassVar[str]
+    description: ClassVar[str]
+    sources: ClassVar[tuple[str, ...]]
+    config_model: ClassVar[type[RuleConfig]] = RuleConfig
+
+    def __init__(self, config: RuleConfig | None = None) -> None:
+        self.config = config if config is not None else self.config_model()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if inspect.isabstract(cls):
+            return
+        missing = [a for a in _REQUIRED if not hasattr(cls, a)]
+        if missing:
+            raise TypeError(f"rule {cls.__name__} does not declare {', '.join(missing)}")
+        if cls.rule_id in _REGISTRY:
+            raise TypeError(f"rule id {cls.rule_id!r} declared twice")
+        _REGISTRY[cls.rule_id] = cls
+
+    @abstractmethod
+    def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
+        """Yield findings for the window; SQL aggregations, never a loop over line items."""
+
+
+def registered_rules() -> dict[str, type[Rule]]:
+    """Every built-in rule, by id (importing the modules registers them)."""
+    import rules.catalogue  # noqa: F401
+
+    return dict(sorted(_REGISTRY.items()))
+
+
+def validate_rule_configs(raw: dict[str, dict[str, Any]]) -> dict[str, RuleConfig]:
+    """``[rules.<rule_id>]`` tables → validated configs; unknown ids and keys are errors."""
+    known = registered_rules()
+    out: dict[str, RuleConfig] = {}
+    for rule_id, values in raw.items():
+        if rule_id not in known:
+            raise ValueError(f"rules.{rule_id}: unknown rule id; known: {', '.join(sorted(known))}")
+        try:
+            out[rule_id] = known[rule_id].config_model.model_validate(values or {})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            msg = "unknown key (typo?)" if first["type"] == "extra_forbidden" else first["msg"]
+            raise ValueError(f"rules.{rule_id}.{loc}: {msg}") from None
+    return out
+
+
+def configured_rules(raw: dict[str, dict[str, Any]]) -> list[Rule]:
+    """Instances of every enabled rule with the user's overrides applied."""
+    configs = validate_rule_configs(raw)
+    rules = [cls(configs.get(rule_id)) for rule_id, cls in registered_rules().items()]
+    return [r for r in rules if r.config.enabled]
+
+
+def money(value: Any) -> Decimal:
+    """A SQL aggregate (Decimal on PostgreSQL, float/str on SQLite) as a Decimal."""
+    if value is None:
+        return Decimal(0)
+    return value if isinstance(value, Decimal) else Decimal(str(value))

@@ -1,0 +1,180 @@
+"""``costagent analyze``: run the enabled rules and keep ``findings`` up to date.
+
+Findings are upserted by ``fingerprint`` (``rule_id:subject``), so a finding seen again keeps
+its ``first_seen`` and the status a person gave it (acknowledged, suppressed); one a rule no
+longer produces becomes ``resolved``; a resolved one that comes back is ``open`` again, and a
+suppression whose ``--until`` date has passed lapses back to ``open``.  Everything happens in one
+transaction: an interrupted analysis leaves yesterday's findings.  A rule that raises is
+reported and its findings are left untouched (not resolved: a bug is not a fix).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Connection, Engine, Table, insert, select, update
+
+from agent.store.schema import Finding
+from rules.base import Candidate, Rule, RuleContext
+
+log = logging.getLogger(__name__)
+_TABLE = cast(Table, Finding.__table__)
+STATUSES = ("open", "acknowledged", "suppressed", "resolved")
+FINDING_FIELDS = (
+    "fingerprint",
+    "rule_id",
+    "subject",
+    "title",
+    "recommendation",
+    "monthly_savings",
+    "currency",
+    "confidence",
+    "evidence",
+    "status",
+    "first_seen",
+    "last_seen",
+)
+
+
+@dataclass
+class AnalyzeResult:
+    window: tuple[datetime, datetime]
+    produced: dict[str, int] = field(default_factory=dict)  # rule id → findings
+    errors: dict[str, str] = field(default_factory=dict)  # rule id → error
+    new: int = 0
+    resolved: int = 0
+
+
+def fingerprint(rule_id: str, subject: str) -> str:
+    return f"{rule_id}:{subject}"
+
+
+def analyze(
+    engine: Engine,
+    rules: Sequence[Rule],
+    window_days: int = 30,
+    now: datetime | None = None,
+) -> AnalyzeResult:
+    """Run ``rules`` over the last ``window_days`` and upsert their findings."""
+    now = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
+    end = now.replace(minute=0, second=0)
+    start = end - timedelta(days=window_days)
+    result = AnalyzeResult((start, end))
+    with engine.connect() as conn, conn.begin():
+        ctx = RuleContext(conn, start, end)
+        produced: dict[str, list[Candidate]] = {}
+        for rule in rules:
+            try:
+                with conn.begin_nested():
+                    produced[rule.rule_id] = list(rule.evaluate(ctx))
+            except Exception as exc:
+                log.exception("rule %s failed", rule.rule_id)
+                result.errors[rule.rule_id] = f"{type(exc).__name__}: {exc}"
+                continue
+            result.produced[rule.rule_id] = len(produced[rule.rule_id])
+        _upsert(conn, produced, now, result)
+    return result
+
+
+def _upsert(
+    conn: Connection, produced: dict[str, list[Candidate]], now: datetime, result: AnalyzeResult
+) -> None:
+    f = _TABLE
+    existing = {
+        row.fingerprint: row
+        for row in conn.execute(
+            select(f.c.fingerprint, f.c.rule_id, f.c.status, f.c.status_until).where(
+                f.c.rule_id.in_(list(produced))
+            )
+        )
+    }
+    seen: set[str] = set()
+    for rule_id, candidates in produced.items():
+        for c in candidates:
+            fp = fingerprint(rule_id, c.subject)
+            if fp in seen:
+                raise ValueError(f"rule {rule_id} produced subject {c.subject!r} twice")
+            seen.add(fp)
+            values: dict[str, Any] = {
+                "rule_id": rule_id,
+                "subject": c.subject,
+                "title": c.title,
+                "recommendation": c.recommendation,
+                "monthly_savings": c.monthly_savings,
+                "currency": c.currency,
+                "confidence": c.confidence,
+                "evidence": {**c.evidence, "resource_id": c.overlap_key},
+                "last_seen": now,
+            }
+            old = existing.get(fp)
+            if old is None:
+                conn.execute(
+                    insert(f).values(fingerprint=fp, status="open", first_seen=now, **values)
+                )
+                result.new += 1
+                continue
+            status = old.status
+            if status == "resolved" or (
+                status == "suppressed" and old.status_until and old.status_until <= now
+            ):
+                values.update(status="open", status_until=None, status_reason=None)
+            conn.execute(update(f).where(f.c.fingerprint == fp).values(**values))
+    gone = [fp for fp, row in existing.items() if fp not in seen and row.status != "resolved"]
+    for fp in gone:
+        conn.execute(update(f).where(f.c.fingerprint == fp).values(status="resolved"))
+    result.resolved = len(gone)
+
+
+def total_savings(findings: Iterable[dict[str, Any]]) -> dict[str, Decimal]:
+    """Monthly savings per currency, counting each resource once (its largest finding).
+
+    Two findings on one endpoint (idle *and* over-provisioned) cannot both be banked: the
+    resource can only be turned off once.
+    """
+    best: dict[tuple[str, str], Decimal] = {}
+    for f in findings:
+        evidence = f.get("evidence") or {}
+        key = (str(f.get("currency") or "USD"), str(evidence.get("resource_id") or f["subject"]))
+        amount = Decimal(str(f.get("monthly_savings") or 0))
+        best[key] = max(best.get(key, Decimal(0)), amount)
+    totals: dict[str, Decimal] = {}
+    for (currency, _), amount in best.items():
+        totals[currency] = totals.get(currency, Decimal(0)) + amount
+    return totals
+
+
+def set_status(
+    engine: Engine,
+    fp: str,
+    status: str,
+    until: datetime | None = None,
+    reason: str | None = None,
+) -> bool:
+    """ack / suppress / reopen one finding; False when the fingerprint is unknown."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+    f = _TABLE
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(f)
+            .where(f.c.fingerprint == fp)
+            .values(status=status, status_until=until, status_reason=reason)
+        )
+    return bool(done.rowcount)
+
+
+def list_findings(engine: Engine, status: str | None = None) -> list[dict[str, Any]]:
+    """Findings as plain dicts with exactly :data:`FINDING_FIELDS`, biggest savings first."""
+    f = _TABLE
+    query = select(*(f.c[name] for name in FINDING_FIELDS))
+    if status:
+        query = query.where(f.c.status == status)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    rows.sort(key=lambda r: (-(r["monthly_savings"] or 0), r["fingerprint"]))
+    return rows
