@@ -478,3 +478,67 @@ def test_migration_creates_sku_prices(engine: Engine) -> None:
     assert {"sku_id", "tier_start", "unit_price", "regions", "usage_type", "x_source"} <= columns
     [unique] = insp.get_unique_constraints("sku_prices")
     assert unique["column_names"] == ["provider_name", "sku_id", "tier_start"]
+
+
+def test_collected_prices_price_the_spot_training_what_if(
+    engine: Engine, google: tuple[Google, FakeGoogle]
+) -> None:
+    """End to end: the catalog's Spot twin prices decide a rule's savings figure.
+
+    A GPU trainer VM billed $600 of A100 hours and $100 of A2 cores on-demand in the window;
+    list prices give A100 1 − 0.8801724/2.933908 = 70 % and A2 core 1 − 0.0094833/0.031611 =
+    70 %, so $490 in the 30-day (720 h) window, × 730/720 = $496.81 a month.
+    """
+    from rules.base import configured_rules
+    from rules.engine import analyze, list_findings
+
+    _, fake = google
+    trainer = "//compute.googleapis.com/projects/ml-prod/zones/us-central1-a/instances/trainer"
+    day = datetime(2026, 11, 10)
+    rows = [
+        {
+            "provider_name": "Google Cloud",
+            "billing_account_id": "0000AA-BBBBBB-CCCCCC",
+            "sub_account_id": "ml-prod",
+            "service_name": "Compute Engine",
+            "sku_id": sku_id,
+            "x_usage_type": description,
+            "resource_id": trainer,
+            "billed_cost": Decimal(amount),
+            "effective_cost": Decimal(amount),
+            "billing_currency": "USD",
+            "charge_category": "Usage",
+            "billing_period_start": datetime(2026, 11, 1),
+            "charge_period_start": day,
+            "charge_period_end": day.replace(hour=23),
+        }
+        for sku_id, description, amount in (
+            (A100, "Nvidia Tesla A100 GPU running in Americas", "600"),
+            (A2_CORE, "A2 Instance Core running in Americas", "100"),
+        )
+    ]
+    job = {
+        "resource_id": trainer,
+        "provider_name": "Google Cloud",
+        "resource_type": "training_job",
+        "region_id": "us-central1",
+        "observed_at": day,
+        "attributes": '{"scheduling_strategy": "STANDARD", "training_seconds": 36000}',
+    }
+    settings = load_settings(None)
+    load(engine, settings, "bill", [("cost", table("cost", rows))])
+    load(engine, settings, "inv", [("resources", table("resources", [job]))])
+    assert run(engine, source(fake.url)).status == "ok"
+
+    result = analyze(engine, configured_rules({}), window_days=30, now=datetime(2026, 11, 20))
+    assert result.errors == {}
+    [finding] = [f for f in list_findings(engine) if f["rule_id"] == "spot-training"]
+    assert finding["subject"] == trainer
+    assert finding["monthly_savings"] == Decimal("496.81")
+    assert finding["confidence"] == "medium"
+    assert {
+        (s["sku_id"], s["discount"], s["discount_source"]) for s in finding["evidence"]["by_sku"]
+    } == {
+        (A100, "0.7000", "catalog"),
+        (A2_CORE, "0.7000", "catalog"),
+    }
