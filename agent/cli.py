@@ -132,6 +132,16 @@ def _escape(text: str) -> str:
     return escape(text.splitlines()[0] if text else text)
 
 
+@contextmanager
+def _store() -> Iterator[Engine]:
+    """The store for one command, disposed (connections closed) when it is done."""
+    engine = _engine()
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def _engine() -> Engine:
     from agent.store.engine import open_store
 
@@ -331,12 +341,8 @@ def status(
     """Each source's last run, and the API requests (and their cost) it has spent."""
     from agent.status import source_status
 
-    with errors():
-        engine = _engine()
-        try:
-            columns, rows = source_status(engine, days)
-        finally:
-            engine.dispose()
+    with errors(), _store() as engine:
+        columns, rows = source_status(engine, days)
     emit(columns, rows, fmt, title=f"sources (totals over {days} days)")
 
 
@@ -428,13 +434,9 @@ def analyze(
     from rules.engine import analyze as run_analysis
     from rules.engine import list_findings, total_savings
 
-    with errors():
-        engine = _engine()
-        try:
-            result = run_analysis(engine, configured_rules(state.settings.rules), window_days)
-            open_now = list_findings(engine, "open")
-        finally:
-            engine.dispose()
+    with errors(), _store() as engine:
+        result = run_analysis(engine, configured_rules(state.settings.rules), window_days)
+        open_now = list_findings(engine, "open")
     totals = total_savings(open_now)
     if fmt == OutputFormat.json:
         payload = {
@@ -478,12 +480,8 @@ def findings(
 
     if status is not None and status not in STATUSES:
         fail(f"--status {status!r}: expected one of {', '.join(STATUSES)}", 2)
-    with errors():
-        engine = _engine()
-        try:
-            rows = list_findings(engine, status)
-        finally:
-            engine.dispose()
+    with errors(), _store() as engine:
+        rows = list_findings(engine, status)
     if fmt == OutputFormat.json:
         sys.stdout.write(json.dumps([_finding_json(r) for r in rows], indent=2) + "\n")
         return
@@ -521,18 +519,14 @@ def _set_status(fp: str, status: str, until: str | None = None, reason: str | No
     from rules.engine import set_status
 
     until_day = _date(until, "--until")
-    with errors():
-        engine = _engine()
-        try:
-            found = set_status(
-                engine,
-                fp,
-                status,
-                datetime.combine(until_day, datetime.min.time()) if until_day else None,
-                reason,
-            )
-        finally:
-            engine.dispose()
+    with errors(), _store() as engine:
+        found = set_status(
+            engine,
+            fp,
+            status,
+            datetime.combine(until_day, datetime.min.time()) if until_day else None,
+            reason,
+        )
     if not found:
         fail(f"no finding {fp!r}; list them with: costagent findings", 1)
     out.print(f"{fp}: {status}" + (f" until {until_day}" if until_day else ""))

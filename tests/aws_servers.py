@@ -15,8 +15,9 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,11 +34,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait(url: str, timeout: float = 20) -> None:
+def _wait(url: str, timeout: float = 20, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Until ``url`` answers (any HTTP status); fails early if ``proc`` has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server for {url} exited with {proc.returncode}")
         try:
             urllib.request.urlopen(url, timeout=1).read()
+            return
+        except urllib.error.HTTPError:
             return
         except Exception:
             time.sleep(0.1)
@@ -73,10 +79,20 @@ def reset_moto(url: str) -> None:
 
 
 class FaultProxy:
-    """Forwards requests to ``upstream``; the first ``failures`` get ``status`` instead."""
+    """Forwards requests to ``upstream``; the first ``failures`` get ``status`` instead.
 
-    def __init__(self, upstream: str, failures: int, status: int = 503) -> None:
+    ``rewrite`` may change each successful answer's body (e.g. add the statistics an emulator
+    leaves out)."""
+
+    def __init__(
+        self,
+        upstream: str,
+        failures: int,
+        status: int = 503,
+        rewrite: Callable[[bytes], bytes] | None = None,
+    ) -> None:
         self.upstream, self.failures, self.status = upstream.rstrip("/"), failures, status
+        self.rewrite = rewrite
         self.seen = 0
         self.failed = 0
         proxy = self
@@ -113,6 +129,8 @@ class FaultProxy:
                         status, headers, data = resp.status, resp.headers, resp.read()
                 except urllib.error.HTTPError as err:
                     status, headers, data = err.code, err.headers, err.read()
+                if status == 200 and proxy.rewrite is not None:
+                    data = proxy.rewrite(data)
                 self.send_response(status)
                 for k, v in headers.items():
                     if k.lower() not in ("content-length", "transfer-encoding", "connection"):

@@ -14,13 +14,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.aws_servers import free_port
+from tests.aws_servers import _wait, free_port
 
 PROJECT = "costagent-test"
 
@@ -38,21 +36,6 @@ def _extension_home() -> Path:
         for f in pkg.rglob(f"{version}/*.duckdb_extension"):
             shutil.copy2(f, target / f.name)
     return home
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"bqemulator exited: {log.read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(f"{url}/bigquery/v2/projects/{PROJECT}/datasets", timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except Exception:
-            time.sleep(0.2)
-    raise RuntimeError(f"bqemulator did not come up: {log.read_text()[-2000:]}")
 
 
 @contextmanager
@@ -82,7 +65,10 @@ def bq_emulator() -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait(url, proc, log)
+        try:
+            _wait(f"{url}/bigquery/v2/projects/{PROJECT}/datasets", timeout=60, proc=proc)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}: {log.read_text()[-2000:]}") from None
         yield url
     finally:
         proc.terminate()

@@ -10,12 +10,8 @@ collector's SQL.
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -442,55 +438,22 @@ def test_trailing_window_replaces_restated_days_without_doubling(
     assert sorted(last.slices) == [f"gcp-bq:{d.isoformat()}" for d in days[2:]]  # 3 days
 
 
-class StatsProxy:
-    """Forwards to the emulator, reporting ``bytes`` processed/billed on every job, as
-    BigQuery does (the emulator reports 0): enough to exercise the guard and the run record."""
+def reported_bytes(processed: int) -> Callable[[bytes], bytes]:
+    """A FaultProxy rewrite: job answers report ``processed`` bytes, as BigQuery does (the
+    emulator reports 0), enough to exercise the guard and the run record."""
 
-    def __init__(self, upstream: str, processed: int) -> None:
-        self.upstream, self.processed = upstream, processed
-        proxy = self
+    def rewrite(data: bytes) -> bytes:
+        if b'"statistics"' not in data:
+            return data
+        doc = json.loads(data)
+        stats = doc.setdefault("statistics", {})
+        stats["totalBytesProcessed"] = str(processed)
+        stats.setdefault("query", {})["totalBytesProcessed"] = str(processed)
+        if not doc.get("configuration", {}).get("dryRun"):
+            stats["query"]["totalBytesBilled"] = str(processed)
+        return json.dumps(doc).encode()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                req = urllib.request.Request(
-                    proxy.upstream + self.path,
-                    data=body,
-                    method=self.command,
-                    headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
-                )
-                try:
-                    with urllib.request.urlopen(req) as resp:
-                        status, data = resp.status, resp.read()
-                except urllib.error.HTTPError as err:
-                    status, data = err.code, err.read()
-                if status == 200 and b'"statistics"' in data:
-                    doc = json.loads(data)
-                    stats = doc.setdefault("statistics", {})
-                    stats["totalBytesProcessed"] = str(proxy.processed)
-                    stats.setdefault("query", {})["totalBytesProcessed"] = str(proxy.processed)
-                    if not doc.get("configuration", {}).get("dryRun"):
-                        stats["query"]["totalBytesBilled"] = str(proxy.processed)
-                    data = json.dumps(doc).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_DELETE = _handle
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    return rewrite
 
 
 def test_bytes_are_recorded_and_the_guard_refuses_before_spending(
@@ -499,8 +462,7 @@ def test_bytes_are_recorded_and_the_guard_refuses_before_spending(
     client, dataset = bq
     table_id = export_table(client, dataset)
     insert(client, table_id, export_rows(date(2026, 10, 7), hours=range(2)))
-    proxy = StatsProxy(bq_url, processed=3 * 2**30)  # 3 GiB
-    try:
+    with FaultProxy(bq_url, failures=0, rewrite=reported_bytes(3 * 2**30)) as proxy:  # 3 GiB
         ok = run(
             engine, source(proxy.url, table_id), since=date(2026, 10, 7), until=date(2026, 10, 7)
         )
@@ -525,8 +487,6 @@ def test_bytes_are_recorded_and_the_guard_refuses_before_spending(
         with engine.connect() as conn:
             jobs = conn.execute(select(func.count()).select_from(CollectionRun)).scalar_one()
         assert jobs == 3  # ok run, failed run, and the other source still ran
-    finally:
-        proxy.close()
 
 
 @pytest.mark.parametrize("status", [429, 503])

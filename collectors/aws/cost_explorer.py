@@ -32,6 +32,7 @@ from agent.store.state import get_state, put_state
 from collectors.aws.session import AwsContext, AwsSourceConfig, call
 from collectors.base import CollectResult, SourceConfig, register
 from collectors.load import load, table
+from collectors.window import days, months
 
 log = logging.getLogger(__name__)
 REQUEST_PRICE = Decimal("0.01")
@@ -72,7 +73,7 @@ class AwsCostExplorerCollector:
             sts = ctx.client("sts", self.config.region, account.session)
             account_id = str(call(ctx, sts.get_caller_identity)["Account"])
             ce = ctx.client("ce", "us-east-1", account.session)
-            for lo, hi in _months(start, end):
+            for lo, hi in months(start, end):
                 try:
                     records = self._fetch(ctx, ce, lo, hi)
                 except BudgetExhausted:
@@ -83,7 +84,7 @@ class AwsCostExplorerCollector:
                     )
                     break
                 day_slices = [
-                    f"{self.config.name}:{account_id}:{d.isoformat()}" for d in _days(lo, hi)
+                    f"{self.config.name}:{account_id}:{d.isoformat()}" for d in days(lo, hi)
                 ]
                 tbl = self._table(records, account_id)
                 tbl_slices = [
@@ -243,20 +244,3 @@ def _rows(day: dict[str, Any], names: tuple[str, str]) -> Iterator[dict[str, Any
 def _money(amount: Any) -> Decimal:
     """Cost Explorer amounts are decimal strings, sometimes with more than 12 decimals."""
     return Decimal(str(amount or "0")).quantize(Decimal("1e-12"))
-
-
-def _days(lo: date, hi: date) -> Iterator[date]:
-    d = lo
-    while d < hi:
-        yield d
-        d += timedelta(days=1)
-
-
-def _months(lo: date, hi: date) -> Iterator[tuple[date, date]]:
-    """[lo, hi) cut at month boundaries: each window is committed on its own."""
-    start = lo
-    while start < hi:
-        nxt = (start.replace(day=1) + timedelta(days=32)).replace(day=1)
-        end = min(nxt, hi)
-        yield start, end
-        start = end

@@ -58,6 +58,7 @@ from collectors.formats.focus import FocusReader
 from collectors.formats.gcp_billing import GcpBillingReader
 from collectors.gcp.session import GcpContext, GcpSourceConfig
 from collectors.load import load
+from collectors.window import days, months
 
 log = logging.getLogger(__name__)
 TIB = Decimal(2**40)
@@ -285,23 +286,6 @@ def window(
     return start, max(end, start + timedelta(days=1))
 
 
-def days(lo: date, hi: date) -> Iterator[date]:
-    d = lo
-    while d < hi:
-        yield d
-        d += timedelta(days=1)
-
-
-def months(lo: date, hi: date) -> Iterator[tuple[date, date]]:
-    """[lo, hi) cut at month boundaries: each month is one query and one transaction."""
-    start = lo
-    while start < hi:
-        nxt = (start.replace(day=1) + timedelta(days=32)).replace(day=1)
-        end = min(nxt, hi)
-        yield start, end
-        start = end
-
-
 # -- SQL -----------------------------------------------------------------------------------------
 def _columns(table: Any) -> dict[str, Any]:
     """Top-level field name → SchemaField (with ``fields`` for records)."""
@@ -324,6 +308,19 @@ def _partition_filter(config: GcpBillingExportConfig, table: Any, column: str) -
     if field == column:
         return ""  # the window's own bound prunes
     return f"\n  AND {field} >= TIMESTAMP_SUB(@start, INTERVAL {slack + 1} DAY)"
+
+
+def _select(
+    config: GcpBillingExportConfig, table: Any, columns: list[str], time_column: str
+) -> str:
+    """``SELECT columns FROM relation`` over the window [@start, @end), partitions pruned."""
+    return (
+        "SELECT\n  "
+        + ",\n  ".join(columns)
+        + f"\nFROM `{config.relation}`"
+        + f"\nWHERE {time_column} >= @start AND {time_column} < @end"
+        + _partition_filter(config, table, time_column)
+    )
 
 
 def _export_query(config: GcpBillingExportConfig, table: Any, lo: date, hi: date) -> Query:
@@ -394,13 +391,7 @@ def _export_query(config: GcpBillingExportConfig, table: Any, lo: date, hi: date
         select += [f"{agg}({expr}) AS {alias}" for alias, expr, agg in values]
     else:
         select += [f"{expr} AS {alias}" for alias, expr, _ in values]
-    sql = (
-        "SELECT\n  "
-        + ",\n  ".join(select)
-        + f"\nFROM `{config.relation}`"
-        + "\nWHERE usage_start_time >= @start AND usage_start_time < @end"
-        + _partition_filter(config, table, "usage_start_time")
-    )
+    sql = _select(config, table, select, "usage_start_time")
     if hourly:
         sql += "\nGROUP BY " + ", ".join(str(i + 1) for i in range(len(keys)))
     return Query(sql, _utc(lo), _utc(hi), GcpBillingReader())
@@ -426,13 +417,7 @@ def _focus_query(config: GcpBillingExportConfig, table: Any, lo: date, hi: date)
             select.append(f"CAST({f.name} AS {NUMERIC}) AS {f.name}")
         else:
             select.append(f.name)
-    sql = (
-        "SELECT\n  "
-        + ",\n  ".join(select)
-        + f"\nFROM `{config.relation}`"
-        + "\nWHERE ChargePeriodStart >= @start AND ChargePeriodStart < @end"
-        + _partition_filter(config, table, "ChargePeriodStart")
-    )
+    sql = _select(config, table, select, "ChargePeriodStart")
     return Query(sql, _utc(lo), _utc(hi), FocusReader())
 
 
