@@ -60,9 +60,11 @@ def analyze(
     window_days: int = 30,
     now: datetime | None = None,
 ) -> AnalyzeResult:
-    """Run ``rules`` over the last ``window_days`` and upsert their findings."""
+    """Run ``rules`` over the last ``window_days`` whole days and upsert their findings."""
     now = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
-    end = now.replace(minute=0, second=0)
+    # Whole UTC days, today excluded: daily billing rows are never cut in half, today's
+    # incomplete data does not dilute averages, and reruns within a day agree.
+    end = now.replace(hour=0, minute=0, second=0)
     start = end - timedelta(days=window_days)
     result = AnalyzeResult((start, end))
     with engine.connect() as conn, conn.begin():
