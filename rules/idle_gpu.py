@@ -17,11 +17,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 from pydantic import Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from agent.store.money import money_sum
-from agent.store.schema import CostLineItem, Resource, UsageMetric
+from agent.store.schema import CostLineItem, Resource
 from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, money
+from rules.queries import metric_stats, resource_costs
 
 GPU_TYPES = ("gpu_instance", "vertex_endpoint", "sagemaker_endpoint", "notebook_instance")
 
@@ -51,29 +51,9 @@ class IdleGpu(Rule):
         cfg = self.config
         assert isinstance(cfg, IdleGpuConfig)
         since = ctx.end - timedelta(days=cfg.idle_days)
-        m, r, c = UsageMetric, Resource, CostLineItem
-        util = (
-            select(
-                m.resource_id,
-                func.max(m.value).label("peak"),
-                func.avg(m.value).label("mean"),
-                func.count(func.distinct(m.ts)).label("hours"),
-            )
-            .where(m.metric == "gpu_utilization", m.ts >= since, m.ts < ctx.end)
-            .group_by(m.resource_id)
-            .subquery()
-        )
-        cost = (
-            select(
-                c.resource_id,
-                c.billing_currency.label("currency"),
-                money_sum(c.effective_cost).label("cost"),
-            )
-            .where(c.charge_period_start >= ctx.start, c.charge_period_start < ctx.end)
-            .where(c.resource_id.in_(select(util.c.resource_id)))
-            .group_by(c.resource_id, c.billing_currency)
-            .subquery()
-        )
+        r = Resource
+        util = metric_stats(ctx, "gpu_utilization", since)
+        cost = resource_costs(ctx, CostLineItem.resource_id.in_(select(util.c.resource_id)))
         needed = cfg.idle_days * 24 * cfg.min_coverage
         query = (
             select(

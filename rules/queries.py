@@ -1,0 +1,67 @@
+"""SQL pieces several rules share, so each rule states only its own condition.
+
+Every function returns a SQLAlchemy selectable over the store's normalised tables (never raw
+provider columns), bounded to the analysis window of a :class:`~rules.base.RuleContext`;
+callers join them and aggregate further in the database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Subquery, func, select
+
+from agent.store.money import money_sum
+from agent.store.schema import CostLineItem, Resource, UsageMetric
+from rules.base import RuleContext
+
+
+def attr(key: str) -> Any:
+    """A key of ``resources.attributes`` (JSON), portable across SQLite and PostgreSQL; use
+    ``.as_string()``, ``.as_float()``, ``.as_boolean()``, ``.as_integer()`` on it."""
+    return Resource.attributes[key]
+
+
+def in_window(ctx: RuleContext, column: Any = CostLineItem.charge_period_start) -> Any:
+    return (column >= ctx.start) & (column < ctx.end)
+
+
+def resource_costs(
+    ctx: RuleContext, *conditions: ColumnElement[bool], effective: bool = True
+) -> Subquery:
+    """Per (resource_id, currency) in the window: ``cost`` (exact), ``first``/``last`` charge
+    hour and ``rows``; only rows with a resource id and matching ``conditions``."""
+    c = CostLineItem
+    amount = c.effective_cost if effective else c.billed_cost
+    return (
+        select(
+            c.resource_id.label("resource_id"),
+            c.billing_currency.label("currency"),
+            money_sum(amount).label("cost"),
+            func.min(c.charge_period_start).label("first"),
+            func.max(c.charge_period_start).label("last"),
+            func.count().label("rows"),
+        )
+        .where(in_window(ctx), c.resource_id.is_not(None), *conditions)
+        .group_by(c.resource_id, c.billing_currency)
+        .subquery()
+    )
+
+
+def metric_stats(ctx: RuleContext, metric: str, since: datetime | None = None) -> Subquery:
+    """Per resource, over [since or window start, window end): ``total`` (SUM), ``peak`` (MAX),
+    ``mean`` (AVG) of ``metric`` and ``hours`` (distinct timestamps with a reading)."""
+    m = UsageMetric
+    return (
+        select(
+            m.resource_id.label("resource_id"),
+            func.sum(m.value).label("total"),
+            func.max(m.value).label("peak"),
+            func.avg(m.value).label("mean"),
+            func.count(func.distinct(m.ts)).label("hours"),
+        )
+        .where(m.metric == metric, m.ts >= (since or ctx.start), m.ts < ctx.end)
+        .group_by(m.resource_id)
+        .subquery()
+    )
