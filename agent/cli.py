@@ -445,6 +445,7 @@ def analyze(
             "new": result.new,
             "resolved": result.resolved,
             "errors": result.errors,
+            "seconds": result.seconds,
             "open_monthly_savings": {k: str(v) for k, v in totals.items()},
         }
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")

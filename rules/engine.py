@@ -11,6 +11,7 @@ reported and its findings are left untouched (not resolved: a bug is not a fix).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,7 @@ class AnalyzeResult:
     window: tuple[datetime, datetime]
     produced: dict[str, int] = field(default_factory=dict)  # rule id → findings
     errors: dict[str, str] = field(default_factory=dict)  # rule id → error
+    seconds: dict[str, float] = field(default_factory=dict)  # rule id → evaluation time
     new: int = 0
     resolved: int = 0
 
@@ -71,6 +73,7 @@ def analyze(
         ctx = RuleContext(conn, start, end)
         produced: dict[str, list[Candidate]] = {}
         for rule in rules:
+            began = time.perf_counter()
             try:
                 with conn.begin_nested():
                     produced[rule.rule_id] = list(rule.evaluate(ctx))
@@ -78,6 +81,8 @@ def analyze(
                 log.exception("rule %s failed", rule.rule_id)
                 result.errors[rule.rule_id] = f"{type(exc).__name__}: {exc}"
                 continue
+            finally:
+                result.seconds[rule.rule_id] = round(time.perf_counter() - began, 4)
             result.produced[rule.rule_id] = len(produced[rule.rule_id])
         _upsert(conn, produced, now, result)
     return result
