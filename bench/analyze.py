@@ -29,13 +29,13 @@ from sqlalchemy import Engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.config import load_settings  # noqa: E402
-from agent.importer import import_paths  # noqa: E402
-from agent.store.engine import open_store  # noqa: E402
-from bench.ingest import generate  # noqa: E402
-from collectors.load import load, table  # noqa: E402
-from rules.base import configured_rules  # noqa: E402
-from rules.engine import analyze  # noqa: E402
+from agent.config import load_settings
+from agent.importer import import_paths
+from agent.store.engine import open_store
+from bench.ingest import generate
+from collectors.load import load, table
+from rules.base import configured_rules
+from rules.engine import analyze
 
 START = datetime(2026, 10, 1)
 HOURS = 24 * 31
