@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -489,6 +489,13 @@ def findings(
     if fmt == OutputFormat.csv:
         emit(list(FINDING_FIELDS), [tuple(_finding_json(r).values()) for r in rows], fmt)
         return
+    _findings_table(rows, "findings")
+
+
+def _findings_table(rows: list[dict[str, Any]], title: str) -> None:
+    """Findings in the terminal, with the total that counts each resource once."""
+    from rules.engine import total_savings
+
     columns = ["fingerprint", "status", "savings/month", "confidence", "title"]
     emit(
         columns,
@@ -502,9 +509,14 @@ def findings(
             )
             for r in rows
         ],
-        fmt,
-        title="findings",
+        OutputFormat.table,
+        title=title,
     )
+    open_rows = [r for r in rows if r["status"] == "open"]
+    totals = total_savings(open_rows)
+    if totals:
+        money = ", ".join(f"{v:,.2f} {k}" for k, v in sorted(totals.items()))
+        out.print(f"open findings save {money} a month (each resource counted once)")
 
 
 def _finding_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -581,12 +593,15 @@ def demo(
         "costagent-demo.db"
     ),
 ) -> None:
-    """Load the shipped (synthetic) demo data into a fresh SQLite DB and print a summary."""
+    """Load the shipped (synthetic) demo data into a fresh SQLite DB; print a summary and the
+    findings of every rule over the demo month."""
     from agent.demo import DATA_DIR
     from agent.importer import import_paths
     from agent.render_summary import print_summary
     from agent.store.engine import open_store
     from agent.summary import build_summary
+    from rules.base import configured_rules
+    from rules.engine import analyze, end_of_data, list_findings
 
     with errors():
         db = path.resolve()
@@ -600,8 +615,18 @@ def demo(
             f"{len(result.files)} files; synthetic data, see {DATA_DIR / 'README.md'})"
         )
         print_summary(out, build_summary(engine))
+        analysis = analyze(
+            engine, configured_rules(state.settings.rules), window_days=30, now=end_of_data(engine)
+        )
+        out.print()
+        _findings_table(
+            list_findings(engine, "open"),
+            f"findings ({analysis.window[0]:%Y-%m-%d}"
+            f" .. {analysis.window[1] - timedelta(days=1):%Y-%m-%d})",
+        )
         out.print(
-            f"\nnext: costagent --db sqlite:///{db} sql "
+            f"\nnext: costagent --db sqlite:///{db} findings --format json; "
+            f"costagent --db sqlite:///{db} sql "
             '"SELECT * FROM ai_spend ORDER BY day DESC LIMIT 10"'
         )
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 
 from agent.store.schema import Finding
 from rules.base import Candidate, Rule, RuleContext
@@ -135,6 +135,20 @@ def _upsert(
     for fp in gone:
         conn.execute(update(f).where(f.c.fingerprint == fp).values(status="resolved"))
     result.resolved = len(gone)
+
+
+def end_of_data(engine: Engine) -> datetime:
+    """Midnight after the newest charge in the store: ``now`` for analysing a past month (the
+    demo, a backfilled store) as if it were today."""
+    from agent.store.schema import CostLineItem
+
+    with engine.connect() as conn:
+        newest = conn.execute(select(func.max(CostLineItem.charge_period_start))).scalar()
+    if newest is None:
+        return datetime.now(UTC).replace(tzinfo=None)
+    if isinstance(newest, str):
+        newest = datetime.fromisoformat(newest)
+    return newest.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
 
 
 def total_savings(findings: Iterable[dict[str, Any]]) -> dict[str, Decimal]:
