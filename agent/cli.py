@@ -574,6 +574,82 @@ def findings_reopen(
     _set_status(fingerprint, "open")
 
 
+# -- compare -------------------------------------------------------------------------------------
+compare_app = typer.Typer(help="Cost comparisons of design alternatives.", no_args_is_help=True)
+app.add_typer(compare_app, name="compare")
+
+
+@compare_app.command("rag-vs-finetune")
+def compare_rag_vs_finetune(
+    app_name: Annotated[str, typer.Option("--app", help="The app (llm_requests.app).")],
+    window_days: Annotated[int, typer.Option(min=1, help="Days of traffic to measure.")] = 30,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a [rules.rag-vs-finetune.apps.<app>] key: KEY=VALUE (repeatable), "
+            "e.g. --set training_cost=1800 --set accuracy_rag=0.86.",
+        ),
+    ] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+) -> None:
+    """Monthly cost, cost per correct answer and break-even volume of RAG vs fine-tuning."""
+    from pydantic import ValidationError
+
+    from rules.base import RuleContext
+    from rules.engine import end_of_data
+    from rules.rag_vs_finetune import RagApp, compare, measure
+
+    configured = state.settings.rules.get("rag-vs-finetune", {}).get("apps", {}).get(app_name, {})
+    values = dict(configured)
+    for item in set_ or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            fail(f"--set {item!r}: expected KEY=VALUE", 2)
+        values[key.strip()] = (
+            [v for v in value.split(",") if v] if key.strip() == "vector_store_resources" else value
+        )
+    try:
+        app_cfg = RagApp.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        msg = "unknown key (typo?)" if first["type"] == "extra_forbidden" else first["msg"]
+        fail(f"{loc}: {msg} (give it in [rules.rag-vs-finetune.apps.{app_name}] or --set)", 2)
+    with errors(), _store() as engine:
+        end = end_of_data(engine)
+        with engine.connect() as conn:
+            ctx = RuleContext(conn, end - timedelta(days=window_days), end)
+            measured = measure(ctx, app_name, app_cfg)
+    if measured is None:
+        fail(f"no chat requests of app {app_name!r} in the last {window_days} days of data", 1)
+    evidence = compare(app_cfg, measured).as_evidence()
+    if fmt == OutputFormat.json:
+        sys.stdout.write(json.dumps({"app": app_name, **evidence}, indent=2) + "\n")
+        return
+    rows: list[tuple[Any, ...]] = []
+    labels = {
+        "per_request": "cost per request",
+        "fixed_monthly": "fixed per month",
+        "monthly_at_volume": "per month at measured volume",
+        "accuracy": "accuracy",
+        "cost_per_correct_answer": "cost per correct answer",
+    }
+    rag, ft = evidence["rag"], evidence["finetune"]
+    assert isinstance(rag, dict) and isinstance(ft, dict)
+    for key, label in labels.items():
+        rows.append((label, rag[key], ft[key]))
+    emit(["", "RAG", "fine-tuned"], rows, fmt, title=f"{app_name}: RAG vs fine-tuning")
+    if fmt == OutputFormat.table:
+        be = evidence["break_even_requests_per_month"]
+        out.print(
+            f"measured {evidence['requests_per_month']} requests/month; break-even "
+            + (f"{be} requests/month" if be else "none (one design is cheaper at any volume)")
+        )
+
+
 # -- summary / demo ----------------------------------------------------------------------------
 @app.command()
 def summary(

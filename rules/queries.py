@@ -31,7 +31,11 @@ def resource_costs(
     ctx: RuleContext, *conditions: ColumnElement[bool], effective: bool = True
 ) -> Subquery:
     """Per (resource_id, currency) in the window: ``cost`` (exact), ``first``/``last`` charge
-    hour and ``rows``; only rows with a resource id and matching ``conditions``."""
+    hour and ``rows``; only rows with a resource id and matching ``conditions``.
+
+    ``cost`` is a :class:`~agent.store.money.money_sum`: read it, never ``SUM()`` it again in SQL
+    (on SQLite it travels as exact integer parts in text); total it in Python or sum the rows.
+    """
     c = CostLineItem
     amount = c.effective_cost if effective else c.billed_cost
     return (
