@@ -1,0 +1,144 @@
+"""``response-cache``: an app that sends the same prompt again within a day.
+
+An exact repeat of a prompt (same app, model and ``prompt_hash``) within the cache's time to live
+could have been answered from an exact-match response cache (a key–value store in the gateway:
+LiteLLM, Portkey, API Gateway + ElastiCache, Vertex/Bedrock-side caching at the application) for
+the price of a lookup.  The duplicate rate is measured in SQL with ``LAG(ts)`` over
+``(app, provider, model, prompt_hash) ORDER BY ts`` (SQLite ≥ 3.25 and PostgreSQL): a request is a
+duplicate when the previous occurrence of its hash is at most ``ttl_hours`` earlier.
+
+Savings = duplicate share × the app's LLM cost in the window (every chat request priced per
+request from the price table, see :mod:`rules.llm_prices`), scaled to a 730-hour month and divided
+by ``log_sample_rate``.  Embedding calls are left to ``reembedding``.  Confidence is medium: the
+repeats are measured, but whether an answer may be reused (personalised, non-deterministic or
+time-sensitive replies) is the app owner's call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from pydantic import Field
+from sqlalchemy import and_, case, func, select
+
+from agent.store.schema import LlmRequest
+from rules.base import CENT, Candidate, Rule, RuleContext
+from rules.llm_prices import (
+    GENAI_PRICES_SOURCE,
+    LlmRuleConfig,
+    Pricer,
+    dec,
+    grouped,
+    in_window,
+    overlap_key,
+    per_currency,
+    price_evidence,
+    seconds_between,
+    subject,
+    totals,
+)
+
+
+class ResponseCacheConfig(LlmRuleConfig):
+    min_duplicate_share: Decimal = Field(
+        Decimal("0.10"), gt=0, le=1, description="share of an app's requests that repeat a prompt"
+    )
+    ttl_hours: float = Field(24.0, gt=0, description="a repeat older than this is a cache miss")
+
+
+class ResponseCache(Rule):
+    rule_id = "response-cache"
+    title = "Cache repeated LLM responses"
+    family = "llm tokens"
+    description = (
+        "Apps whose requests repeat an exact prompt within the cache TTL; an exact-match "
+        "response cache answers them without a model call."
+    )
+    sources = (
+        "https://docs.litellm.ai/docs/proxy/caching",
+        "https://aws.amazon.com/blogs/database/optimize-llm-response-costs-and-latency-with-effective-caching",
+        "https://github.com/zilliztech/GPTCache",
+        GENAI_PRICES_SOURCE,
+    )
+    config_model = ResponseCacheConfig
+
+    def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
+        cfg = self.config
+        assert isinstance(cfg, ResponseCacheConfig)
+        r = LlmRequest
+        previous = func.lag(r.ts).over(
+            partition_by=(r.app, r.provider, r.model, r.prompt_hash), order_by=r.ts
+        )
+        calls = (
+            select(
+                r.app,
+                r.provider,
+                r.model,
+                r.batch,
+                r.ts,
+                r.prompt_hash,
+                r.input_tokens,
+                r.output_tokens,
+                r.cache_read_tokens,
+                previous.label("previous_ts"),
+            )
+            .where(in_window(ctx), r.operation != "embeddings")
+            .subquery()
+        )
+        duplicate = and_(
+            calls.c.prompt_hash.is_not(None),
+            calls.c.previous_ts.is_not(None),
+            seconds_between(calls.c.ts, calls.c.previous_ts) <= cfg.ttl_hours * 3600,
+        )
+        groups = grouped(
+            ctx,
+            [calls.c.app],
+            source=calls,
+            extra=[func.sum(case((duplicate, 1), else_=0)).label("duplicates")],
+        )
+        pricer = Pricer.for_rule(ctx, cfg)
+        apps = sorted({g.keys[0] for g in groups}, key=lambda a: a or "")
+        for app in apps:
+            mine = [g for g in groups if g.keys[0] == app]
+            requests = sum(g.n for g in mine)
+            duplicates = sum(int(g.extra["duplicates"] or 0) for g in mine)
+            share = Decimal(duplicates) / Decimal(requests)
+            if share < cfg.min_duplicate_share:
+                continue
+            models = sorted({g.model for g in mine})
+            for name, currency, cost in per_currency(subject(app), totals(pricer, mine)):
+                saved = share * cost
+                monthly = (ctx.monthly(saved) / cfg.log_sample_rate).quantize(CENT)
+                if monthly < cfg.min_monthly_savings:
+                    continue
+                yield Candidate(
+                    subject=name,
+                    title=f"{app}: {share:.0%} of LLM requests repeat a prompt",
+                    recommendation=(
+                        f"Put an exact-match response cache (TTL {cfg.ttl_hours:g} h, keyed on "
+                        f"model and prompt) in front of {app}'s LLM calls: {duplicates} of its "
+                        f"{requests} requests repeated a prompt sent within {cfg.ttl_hours:g} h."
+                    ),
+                    monthly_savings=monthly,
+                    currency=currency,
+                    confidence="medium",
+                    resource_id=overlap_key(app),
+                    evidence={
+                        "app": app,
+                        "models": models,
+                        "requests": requests,
+                        "duplicate_requests": duplicates,
+                        "duplicate_share": dec(share),
+                        "ttl_hours": cfg.ttl_hours,
+                        "llm_cost_in_window": str(cost.quantize(CENT)),
+                        "savings_in_window": str(saved.quantize(CENT)),
+                        "log_sample_rate": str(cfg.log_sample_rate),
+                        "window_days": str(ctx.days),
+                        **price_evidence(pricer, mine),
+                        "formula": (
+                            "duplicate_share × llm_cost_in_window × 730 h / window hours "
+                            "/ log_sample_rate"
+                        ),
+                    },
+                )
