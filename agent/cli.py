@@ -671,7 +671,7 @@ def demo(
 ) -> None:
     """Load the shipped (synthetic) demo data into a fresh SQLite DB; print a summary and the
     findings of every rule over the demo month."""
-    from agent.demo import DATA_DIR
+    from agent.demo import DATA_DIR, demo_rules
     from agent.importer import import_paths
     from agent.render_summary import print_summary
     from agent.store.engine import open_store
@@ -692,7 +692,10 @@ def demo(
         )
         print_summary(out, build_summary(engine))
         analysis = analyze(
-            engine, configured_rules(state.settings.rules), window_days=30, now=end_of_data(engine)
+            engine,
+            configured_rules(demo_rules(state.settings.rules)),
+            window_days=30,
+            now=end_of_data(engine),
         )
         out.print()
         _findings_table(
