@@ -56,14 +56,14 @@ from rules.base import (
     RuleContext,
     money,
 )
-from rules.idle_endpoint import (
+from rules.queries import in_window
+from rules.resource_facts import (
     ENDPOINT_TYPES,
     as_datetime,
     billing,
     environments,
     inventory,
 )
-from rules.queries import in_window
 
 NOTEBOOK = "notebook_instance"
 

@@ -57,7 +57,8 @@ from sqlalchemy.orm import aliased
 
 from agent.store.schema import CostLineItem, Resource, UsageMetric
 from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleConfig, RuleContext
-from rules.idle_endpoint import (
+from rules.queries import in_window
+from rules.resource_facts import (
     ENDPOINT_TYPES,
     Billing,
     Coverage,
@@ -65,7 +66,6 @@ from rules.idle_endpoint import (
     coverage,
     inventory,
 )
-from rules.queries import in_window
 
 
 class OverprovisionedEndpointConfig(RuleConfig):

@@ -49,7 +49,7 @@ from sqlalchemy import func, or_, select
 
 from agent.store.schema import CostLineItem, Resource
 from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleConfig, RuleContext
-from rules.idle_endpoint import (
+from rules.resource_facts import (
     HOUR_UNITS,
     Billing,
     Coverage,
