@@ -11,7 +11,9 @@ import pkgutil
 
 import rules
 
-_NOT_RULES = frozenset({"base", "catalogue", "engine", "queries"})
+_NOT_RULES = frozenset(
+    {"base", "catalogue", "engine", "queries", "resource_facts", "llm_prices", "rag_cost"}
+)
 
 for _module in pkgutil.iter_modules(rules.__path__):
     if _module.name not in _NOT_RULES and not _module.name.startswith("_"):
