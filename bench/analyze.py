@@ -41,7 +41,11 @@ START = datetime(2026, 10, 1)
 HOURS = 24 * 31
 NOW = datetime(2026, 11, 1)
 APPS = ["support-bot", "doc-search", "summarizer", "agent-x"]
-MODELS = ["anthropic.claude-3-5-sonnet", "anthropic.claude-3-haiku", "amazon.titan-embed-text-v2"]
+MODELS = [
+    "anthropic.claude-3-5-sonnet-20240620-v1:0",
+    "anthropic.claude-3-haiku-20240307-v1:0",
+    "amazon.titan-embed-text-v2:0",
+]
 
 
 def _kind(rid: str) -> str:
@@ -147,19 +151,30 @@ def main() -> None:
     ap.add_argument("--db", help="database URL (default: a fresh SQLite file)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", type=Path, help="Keep the files in this folder.")
+    ap.add_argument(
+        "--reuse", action="store_true", help="With --keep: reuse the store built by a run before."
+    )
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="costagent-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     url = args.db or f"sqlite:///{work / 'analyze.db'}"
     engine = open_store(url)
-    with engine.begin() as conn:
-        for t in ("cost_line_items", "usage_metrics", "resources", "llm_requests", "findings"):
-            conn.execute(text(f"DELETE FROM {t}"))
-    parquet = work / "cur.parquet"
     t0 = time.perf_counter()
-    generate(args.rows, parquet)
-    import_paths(engine, [parquet], load_settings(None), source="bench-cur")
-    n_metrics, n_resources, n_requests = signals(engine, args.rows)
+    if args.reuse:
+        with engine.connect() as conn:
+            counts = [
+                conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
+                for t in ("usage_metrics", "resources", "llm_requests")
+            ]
+        n_metrics, n_resources, n_requests = counts
+    else:
+        with engine.begin() as conn:
+            for t in ("cost_line_items", "usage_metrics", "resources", "llm_requests", "findings"):
+                conn.execute(text(f"DELETE FROM {t}"))
+        parquet = work / "cur.parquet"
+        generate(args.rows, parquet)
+        import_paths(engine, [parquet], load_settings(None), source="bench-cur")
+        n_metrics, n_resources, n_requests = signals(engine, args.rows)
     print(
         f"store: {args.rows:,} line items, {n_metrics:,} metric points, {n_resources:,} "
         f"resources, {n_requests:,} LLM requests ({time.perf_counter() - t0:.0f} s to build; "

@@ -62,11 +62,16 @@ class Candidate:
 
 @dataclass(frozen=True)
 class RuleContext:
-    """What a rule may look at: the store and the analysis window [start, end)."""
+    """What a rule may look at: the store and the analysis window [start, end).
+
+    ``cache`` lets shared facts (:mod:`rules.resource_facts`) be computed once per analysis
+    when several rules ask the same question.
+    """
 
     conn: Connection
     start: datetime
     end: datetime
+    cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def days(self) -> Decimal:

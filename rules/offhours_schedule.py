@@ -42,7 +42,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 
 from agent.store.money import money_sum
 from agent.store.schema import CostLineItem, Resource, UsageMetric
@@ -58,9 +58,9 @@ from rules.base import (
 )
 from rules.queries import in_window
 from rules.resource_facts import (
-    ENDPOINT_TYPES,
     as_datetime,
     billing,
+    endpoint_condition,
     environments,
     inventory,
 )
@@ -151,18 +151,17 @@ class OffhoursSchedule(Rule):
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
         assert isinstance(cfg, OffhoursScheduleConfig)
-        c, r, m = CostLineItem, Resource, UsageMetric
-        kinds = (*ENDPOINT_TYPES, NOTEBOOK)
-        has_invocations = select(m.resource_id).where(
-            m.metric == "invocations", in_window(ctx, m.ts)
-        )
-        bills = billing(
-            ctx,
-            (
-                c.resource_id.in_(select(r.resource_id).where(r.resource_type.in_(kinds)))
-                | and_(c.x_workload == "inference", c.resource_id.in_(has_invocations))
+        # Endpoints (the same bills idle-endpoint reads: computed once per analysis) and
+        # inventoried notebooks; only those with traffic or a notebook assumption go further.
+        bills = {
+            **billing(ctx, endpoint_condition()),
+            **billing(
+                ctx,
+                CostLineItem.resource_id.in_(
+                    select(Resource.resource_id).where(Resource.resource_type == NOTEBOOK)
+                ),
             ),
-        )
+        }
         bills = {rid: b for rid, b in bills.items() if b.still_billed(ctx, cfg.still_billed_days)}
         wanted = {v.strip().lower() for v in cfg.non_production}
         env = {rid: e for rid, e in environments(ctx, cfg.tag_key, bills).items() if e in wanted}
@@ -171,21 +170,27 @@ class OffhoursSchedule(Rule):
         kinds_of = {rid: rtype for rid, (rtype, _) in inventory(ctx, env).items()}
         clock = _Clock(cfg)
         usage = self._invocations(ctx, clock, env)
-        off_cost = self._offhours_cost(ctx, clock, {rid: bills[rid].currency for rid in env})
-        for rid in sorted(env):
+        confidences: dict[str, Confidence] = {}
+        for rid in env:
+            measured = usage.get(rid)
+            if kinds_of.get(rid) == NOTEBOOK:
+                if cfg.assume_notebooks_office_hours:
+                    confidences[rid] = "low"
+            elif (
+                measured is not None
+                and measured[1] > 0  # no traffic at all is idle-endpoint's case
+                and measured[0] / measured[1] < cfg.max_offhours_share
+            ):
+                confidences[rid] = "high"
+        # The per-charge-period cost query only for the resources that passed the traffic test.
+        off_cost = self._offhours_cost(
+            ctx, clock, {rid: bills[rid].currency for rid in confidences}
+        )
+        for rid in sorted(confidences):
             bill = bills[rid]
             notebook = kinds_of.get(rid) == NOTEBOOK
             measured = usage.get(rid)
-            if notebook:
-                if not cfg.assume_notebooks_office_hours:
-                    continue
-                confidence: Confidence = "low"
-            else:
-                if measured is None or measured[1] <= 0:
-                    continue  # no traffic measured: idle-endpoint's case, not a schedule
-                if measured[0] / measured[1] >= cfg.max_offhours_share:
-                    continue
-                confidence = "high"
+            confidence = confidences[rid]
             off, hours_off, hours_all = off_cost.get(rid, (Decimal(0), 0, 0))
             monthly = (off * HOURS_PER_MONTH / bill.hours).quantize(CENT) if bill.hours else None
             if monthly is None or monthly < cfg.min_monthly_savings:
@@ -265,6 +270,8 @@ class OffhoursSchedule(Rule):
     ) -> dict[str, tuple[Decimal, int, int]]:
         """Per resource: (off-hours cost, off charged hours, charged hours) in its billing
         currency, from one SQL row per (resource, charge period, currency)."""
+        if not currencies:
+            return {}
         c = CostLineItem
         rows = ctx.conn.execute(
             select(

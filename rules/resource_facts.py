@@ -80,7 +80,26 @@ class Billing:
 
 def billing(ctx: RuleContext, *conditions: ColumnElement[bool]) -> dict[str, Billing]:
     """Per resource: its ``Usage`` rows in the window (effective cost), one row per resource in
-    SQL.  A resource billed in two currencies keeps the larger (never mixed)."""
+    SQL.  A resource billed in two currencies keeps the larger (never mixed).  Computed once
+    per analysis for the same conditions (several endpoint rules ask for the same bills)."""
+    key = ("billing", *(_sql_key(cond) for cond in conditions))
+    if None not in key and key in ctx.cache:
+        return dict(ctx.cache[key])
+    out = _billing(ctx, *conditions)
+    if None not in key:
+        ctx.cache[key] = out
+    return dict(out)
+
+
+def _sql_key(condition: ColumnElement[bool]) -> str | None:
+    """The condition's SQL with its values inlined (a cache key), or None if that fails."""
+    try:
+        return str(condition.compile(compile_kwargs={"literal_binds": True}))
+    except Exception:
+        return None
+
+
+def _billing(ctx: RuleContext, *conditions: ColumnElement[bool]) -> dict[str, Billing]:
     c = CostLineItem
     query = (
         select(
@@ -205,18 +224,21 @@ def environments(ctx: RuleContext, key: str, resource_ids: Iterable[str]) -> dic
         return {}
     r, c = Resource, CostLineItem
     out: dict[str, str] = {}
-    billed = func.coalesce(c.tags[key].as_string(), c.tags[f"user_{key}"].as_string())
-    for rid, value in ctx.conn.execute(
-        select(c.resource_id, func.max(billed))
-        .where(in_window(ctx), c.resource_id.in_(ids), billed.is_not(None))
-        .group_by(c.resource_id)
-    ):
-        out[rid] = str(value).strip().lower()
     inventory = func.coalesce(
         r.attributes[("tags", key)].as_string(), r.attributes[("labels", key)].as_string()
     )
     for rid, value in ctx.conn.execute(
         select(r.resource_id, inventory).where(r.resource_id.in_(ids), inventory.is_not(None))
+    ):
+        out[rid] = str(value).strip().lower()
+    rest = [rid for rid in ids if rid not in out]  # only those the inventory does not tag
+    if not rest:
+        return out
+    billed = func.coalesce(c.tags[key].as_string(), c.tags[f"user_{key}"].as_string())
+    for rid, value in ctx.conn.execute(
+        select(c.resource_id, func.max(billed))
+        .where(in_window(ctx), c.resource_id.in_(rest), billed.is_not(None))
+        .group_by(c.resource_id)
     ):
         out[rid] = str(value).strip().lower()
     return out
