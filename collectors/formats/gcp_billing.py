@@ -144,6 +144,7 @@ class GcpBillingReader(FormatReader):
                 else None
             ),
             "charge_description": sku,
+            "x_usage_type": sku,  # DESIGN §3: AWS usage type / GCP SKU description
             "charge_frequency": pa.array(["Usage-Based"] * n, pa.string()),
             "billed_cost": net,
             "effective_cost": net,
