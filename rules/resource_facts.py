@@ -173,11 +173,12 @@ def coverage(ctx: RuleContext, metric: str, since: datetime) -> dict[str, Covera
     """Per resource with ``metric`` readings in the window, aggregated in SQL; the look-back
     (``recent_*``) starts at ``since``."""
     m = UsageMetric
-    sources = (
-        select(m.x_source.label("source"), func.max(m.ts).label("last"))
-        .where(in_window(ctx, m.ts))
-        .group_by(m.x_source)
-        .subquery()
+    # Each collector's latest reading, as a small dict: joined in Python, because a join on an
+    # aggregated subquery can turn into a nested loop on a database without fresh statistics.
+    source_last = dict(
+        ctx.conn.execute(
+            select(m.x_source, func.max(m.ts)).where(in_window(ctx, m.ts)).group_by(m.x_source)
+        ).all()
     )
     recent = m.ts >= since
     active = m.value > 0
@@ -192,14 +193,16 @@ def coverage(ctx: RuleContext, metric: str, since: datetime) -> dict[str, Covera
             func.max(case((active, m.ts), else_=None)),
             func.sum(case((active, m.period_s), else_=0)),
             func.max(m.value * 3600.0 / m.period_s),
-            func.max(sources.c.last),
+            m.x_source,
         )
-        .join(sources, sources.c.source == m.x_source)
         .where(m.metric == metric, in_window(ctx, m.ts))
-        .group_by(m.resource_id)
+        .group_by(m.resource_id, m.x_source)
     )
     out: dict[str, Coverage] = {}
-    for rid, n, first, total, rtotal, rn, last, active_s, peak, src_last in ctx.conn.execute(query):
+    for rid, n, first, total, rtotal, rn, last, active_s, peak, source in ctx.conn.execute(query):
+        src_last = source_last.get(source)
+        if rid in out and out[rid].readings >= int(n):
+            continue  # one resource fed by two sources: keep the better-covered series
         out[rid] = Coverage(
             readings=int(n),
             first=as_datetime(first) or ctx.start,

@@ -34,6 +34,9 @@ class DuplicateDatapointError(Exception):
     """Two datapoints in one load share resource, metric, stat, time and period."""
 
 
+ANALYZE_ROWS = 50_000  # a load this large refreshes the planner's statistics
+
+
 @dataclass
 class LoadStats:
     rows: dict[str, int] = field(
@@ -278,7 +281,31 @@ class Loader:
     def finish(self) -> LoadStats:
         """Complete staged work; call before the transaction commits."""
         self._finish_metrics()
+        self._refresh_statistics()
         return self.stats
+
+    def _refresh_statistics(self) -> None:
+        """After a bulk load, give the planner fresh statistics of the tables it changed.
+
+        Without them PostgreSQL plans the rules' semi-joins over a just-COPYed table as if it
+        were tiny (nested loops: 42 s instead of 0.4 s for one query at 1M rows) until
+        autovacuum gets round to it; SQLite's ``PRAGMA optimize`` does the same when useful.
+        Small loads skip it.
+        """
+        tables = {
+            "cost": "cost_line_items",
+            "metrics": "usage_metrics",
+            "llm_requests": "llm_requests",
+            "resources": "resources",
+        }
+        big = [tables[k] for k, n in self.stats.rows.items() if n >= ANALYZE_ROWS and k in tables]
+        if not big:
+            return
+        if self.dialect == "postgresql":
+            for name in big:
+                self.conn.execute(text(f"ANALYZE {name}"))
+        elif self.dialect == "sqlite":
+            self.conn.execute(text("PRAGMA optimize"))
 
 
 def _json_value(text_value: str | None) -> Any:
