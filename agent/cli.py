@@ -407,7 +407,10 @@ def emit(
             w.writerow(["" if v is None else _plain(v) for v in r])
         sys.stdout.write(buf.getvalue())
     else:
-        table = Table(*columns, title=title)
+        table = Table(title=title)
+        for name in columns:
+            # fold, never "…": values such as fingerprints and ARNs are copied from here
+            table.add_column(name, overflow="fold")
         for r in rows:
             table.add_row(*["" if v is None else str(_plain(v)) for v in r])
         out.print(table)
