@@ -25,6 +25,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import Connection
 
+from agent.store.money import to_decimal
+
 Confidence = Literal["high", "medium", "low"]
 HOURS_PER_MONTH = Decimal(730)  # the FinOps convention: 8,760 h / 12
 CENT = Decimal("0.01")
@@ -148,7 +150,5 @@ def configured_rules(raw: dict[str, dict[str, Any]]) -> list[Rule]:
 
 
 def money(value: Any) -> Decimal:
-    """A SQL aggregate (Decimal on PostgreSQL, float/str on SQLite) as a Decimal."""
-    if value is None:
-        return Decimal(0)
-    return value if isinstance(value, Decimal) else Decimal(str(value))
+    """A SQL aggregate (Decimal on PostgreSQL, float/str on SQLite) as a Decimal; None is 0."""
+    return to_decimal(value) or Decimal(0)

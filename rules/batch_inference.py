@@ -33,10 +33,10 @@ from rules.llm_prices import (
     currency_of,
     dec,
     grouped,
-    in_window,
     overlap_key,
     per_currency,
     price_evidence,
+    requests_in_window,
     subject,
 )
 
@@ -88,7 +88,7 @@ class BatchInference(Rule):
         hour = func.extract("hour", r.ts)
         histogram: dict[str | None, dict[int, int]] = {}
         for app, h, count in ctx.conn.execute(
-            select(r.app, hour, func.count()).where(in_window(ctx)).group_by(r.app, hour)
+            select(r.app, hour, func.count()).where(requests_in_window(ctx)).group_by(r.app, hour)
         ):
             histogram.setdefault(app, {})[int(h)] = int(count)
         realtime = grouped(ctx, [r.app], conditions=[func.coalesce(r.batch, false()) == false()])

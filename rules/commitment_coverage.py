@@ -205,25 +205,18 @@ class CommitmentCoverage(Rule):
             hourly_unit(),
         )
         service = case((eligible, c.service_name), else_=None)
+        keys = (
+            c.provider_name,
+            c.billing_account_id,
+            service,
+            c.billing_currency,
+            c.charge_period_start,
+            c.charge_period_end,
+        )
         query = (
-            select(
-                c.provider_name,
-                c.billing_account_id,
-                service,
-                c.billing_currency,
-                c.charge_period_start,
-                c.charge_period_end,
-                money_sum(case((eligible, c.effective_cost), else_=None)),
-            )
+            select(*keys, money_sum(case((eligible, c.effective_cost), else_=None)))
             .where(in_window(ctx), c.charge_category == "Usage")
-            .group_by(
-                c.provider_name,
-                c.billing_account_id,
-                service,
-                c.billing_currency,
-                c.charge_period_start,
-                c.charge_period_end,
-            )
+            .group_by(*keys)
         )
         return [tuple(r) for r in ctx.conn.execute(query)]
 

@@ -210,27 +210,17 @@ class CrossRegionTraffic(Rule):
         c = CostLineItem
         label = func.coalesce(c.x_usage_type, c.charge_description)
         matches = or_(*(func.lower(label).like(p.lower()) for p in cfg.transfer_patterns))
+        keys = (c.provider_name, c.service_name, c.resource_id, c.region_id, label)
         query = (
             select(
-                c.provider_name,
-                c.service_name,
-                c.resource_id,
-                c.region_id,
-                label,
+                *keys,
                 c.billing_currency,
                 money_sum(c.effective_cost),
                 func.sum(c.pricing_quantity),
                 func.max(c.pricing_unit),
             )
             .where(in_window(ctx), c.charge_category == "Usage", matches)
-            .group_by(
-                c.provider_name,
-                c.service_name,
-                c.resource_id,
-                c.region_id,
-                label,
-                c.billing_currency,
-            )
+            .group_by(*keys, c.billing_currency)
         )
         return [tuple(r) for r in ctx.conn.execute(query)]
 

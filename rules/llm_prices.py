@@ -50,6 +50,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from agent.store.schema import LlmRequest
 from rules.base import RuleConfig, RuleContext
+from rules.queries import in_window
 
 log = logging.getLogger(__name__)
 
@@ -344,9 +345,34 @@ def tier_floor(input_tokens: Any) -> Any:
     return case(*whens, else_=literal_column("0")) if whens else literal_column("0")
 
 
-def in_window(ctx: RuleContext) -> Any:
+def requests_in_window(ctx: RuleContext) -> Any:
+    """``llm_requests`` rows of the analysis window."""
+    return in_window(ctx, LlmRequest.ts)
+
+
+def calls_with_previous(ctx: RuleContext, partition_by: Sequence[Any], *conditions: Any) -> Any:
+    """The window's requests (matching ``conditions``) as a subquery with ``previous_ts``: the
+    time of the previous request of the same ``partition_by`` group (LAG, portable to SQLite
+    ≥ 3.25 and PostgreSQL) — how the caching rules tell a repeat or a warm cache from a cold one.
+    """
     r = LlmRequest
-    return (r.ts >= ctx.start) & (r.ts < ctx.end)
+    previous = func.lag(r.ts).over(partition_by=tuple(partition_by), order_by=r.ts)
+    return (
+        select(
+            r.app,
+            r.provider,
+            r.model,
+            r.batch,
+            r.ts,
+            r.prompt_hash,
+            r.input_tokens,
+            r.output_tokens,
+            r.cache_read_tokens,
+            previous.label("previous_ts"),
+        )
+        .where(requests_in_window(ctx), *conditions)
+        .subquery()
+    )
 
 
 @dataclass(frozen=True)
@@ -394,7 +420,7 @@ def grouped(
         *extra,
     ).where(*conditions)
     if source is None:
-        query = query.where(in_window(ctx))
+        query = query.where(requests_in_window(ctx))
     query = query.group_by(*keys, t.provider, t.model, batch, band)
     out = []
     for row in ctx.conn.execute(query):

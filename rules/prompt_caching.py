@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from pydantic import Field
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, or_
 
 from agent.store.schema import LlmRequest
 from rules.base import CENT, Candidate, Rule, RuleContext
@@ -44,10 +44,10 @@ from rules.llm_prices import (
     LlmRuleConfig,
     Pricer,
     Tokens,
+    calls_with_previous,
     cost_of,
     dec,
     grouped,
-    in_window,
     overlap_key,
     price_evidence,
     seconds_between,
@@ -87,22 +87,7 @@ class PromptCaching(Rule):
         cfg = self.config
         assert isinstance(cfg, PromptCachingConfig)
         r = LlmRequest
-        previous = func.lag(r.ts).over(partition_by=(r.app, r.provider, r.model), order_by=r.ts)
-        calls = (
-            select(
-                r.app,
-                r.provider,
-                r.model,
-                r.batch,
-                r.ts,
-                r.input_tokens,
-                r.output_tokens,
-                r.cache_read_tokens,
-                previous.label("previous_ts"),
-            )
-            .where(in_window(ctx), r.operation != "embeddings")
-            .subquery()
-        )
+        calls = calls_with_previous(ctx, (r.app, r.provider, r.model), r.operation != "embeddings")
         cold = or_(
             calls.c.previous_ts.is_(None),
             # a sampled log shows gaps 1 / sample rate times longer than the real traffic's

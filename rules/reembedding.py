@@ -28,11 +28,11 @@ from rules.llm_prices import (
     Group,
     LlmRuleConfig,
     Pricer,
+    calls_with_previous,
     cost_of,
     currency_of,
     dec,
     grouped,
-    in_window,
     overlap_key,
     price_evidence,
     subject,
@@ -63,23 +63,8 @@ class Reembedding(Rule):
         cfg = self.config
         assert isinstance(cfg, ReembeddingConfig)
         r = LlmRequest
-        previous = func.lag(r.ts).over(
-            partition_by=(r.app, r.provider, r.model, r.prompt_hash), order_by=r.ts
-        )
-        calls = (
-            select(
-                r.app,
-                r.provider,
-                r.model,
-                r.batch,
-                r.prompt_hash,
-                r.input_tokens,
-                r.output_tokens,
-                r.cache_read_tokens,
-                previous.label("previous_ts"),
-            )
-            .where(in_window(ctx), r.operation == "embeddings")
-            .subquery()
+        calls = calls_with_previous(
+            ctx, (r.app, r.provider, r.model, r.prompt_hash), r.operation == "embeddings"
         )
         repeats = grouped(
             ctx,

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from pydantic import Field
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func
 
 from agent.store.schema import LlmRequest
 from rules.base import CENT, Candidate, Rule, RuleContext
@@ -28,9 +28,9 @@ from rules.llm_prices import (
     GENAI_PRICES_SOURCE,
     LlmRuleConfig,
     Pricer,
+    calls_with_previous,
     dec,
     grouped,
-    in_window,
     overlap_key,
     per_currency,
     price_evidence,
@@ -67,24 +67,8 @@ class ResponseCache(Rule):
         cfg = self.config
         assert isinstance(cfg, ResponseCacheConfig)
         r = LlmRequest
-        previous = func.lag(r.ts).over(
-            partition_by=(r.app, r.provider, r.model, r.prompt_hash), order_by=r.ts
-        )
-        calls = (
-            select(
-                r.app,
-                r.provider,
-                r.model,
-                r.batch,
-                r.ts,
-                r.prompt_hash,
-                r.input_tokens,
-                r.output_tokens,
-                r.cache_read_tokens,
-                previous.label("previous_ts"),
-            )
-            .where(in_window(ctx), r.operation != "embeddings")
-            .subquery()
+        calls = calls_with_previous(
+            ctx, (r.app, r.provider, r.model, r.prompt_hash), r.operation != "embeddings"
         )
         duplicate = and_(
             calls.c.prompt_hash.is_not(None),

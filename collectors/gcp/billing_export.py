@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
@@ -254,12 +254,12 @@ class _Bytes:
 
     processed: int = 0
     billed: int = 0
-    jobs: list[str] | None = None
+    jobs: list[str] = field(default_factory=list)
 
     def add(self, job: Any, estimate: int) -> None:
         self.processed += int(job.total_bytes_processed or estimate)
         self.billed += int(job.total_bytes_billed or job.total_bytes_processed or estimate)
-        self.jobs = [*(self.jobs or []), str(job.job_id)]
+        self.jobs.append(str(job.job_id))
 
     def cost(self, per_tib: Decimal) -> Decimal:
         return (Decimal(self.billed) / TIB * per_tib).quantize(Decimal("0.000001"))
