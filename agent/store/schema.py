@@ -259,3 +259,59 @@ class SkuPrice(Base):
     unit_price: Mapped[Decimal] = mapped_column(Money)
     effective_time: Mapped[datetime | None] = mapped_column(DateTime())
     fetched_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class JobRun(Base):
+    """One run of one scheduled daemon job (collect, analyze, report): when, how it ended.
+
+    ``costagent status`` reads it so a job that keeps failing on an unattended ops host is
+    visible without reading the daemon's logs.
+    """
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # running, ok, failed, abandoned
+    started_at: Mapped[datetime] = mapped_column(DateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime())
+    error: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+class Delivery(Base):
+    """One attempt series to deliver one report to one channel (email, slack-webhook, slack-bot).
+
+    A failed delivery is recorded, not raised: the daemon keeps running and ``status`` shows it.
+    ``target`` is a recipient list or channel name, never a secret (no webhook URL, no token).
+    """
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32), index=True)
+    target: Mapped[str | None] = mapped_column(Text)
+    report_period: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # ok, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime())
+    details: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+class DaemonLock(Base):
+    """The one-daemon-per-database lock: who holds it and when it last proved it was alive.
+
+    A row per lock name; a holder whose process is gone (same host, dead pid) or whose heartbeat
+    is older than the stale timeout is taken over by the next ``costagent run``.
+    """
+
+    __tablename__ = "daemon_lock"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(256))  # "user@host pid 1234"
+    host: Mapped[str] = mapped_column(String(256))
+    pid: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[datetime] = mapped_column(DateTime())
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime())
