@@ -113,11 +113,24 @@ def generate(n: int, path: Path) -> None:
     start = datetime(2026, 10, 1)
     hours = [start + timedelta(hours=h) for h in range(24 * 31)]
     usage_i = pick(list(range(len(USAGE))), pa.int64())
+    # About one line item per resource, usage type and hour, as in a real hourly CUR: the fleet
+    # grows with N (240 resources at 1M rows would mean 5 line items per resource-hour).
+    per_usage = max(40, n // (len(hours) * len(USAGE)))
     resources = [
         USAGE[u][5].format(a=ACCOUNTS[u % 3], i=u * 7 + k)
         for u in range(len(USAGE))
-        for k in range(40)
+        for k in range(per_usage)
     ]
+    res_i = pc.add(pc.multiply(usage_i, per_usage), pick(list(range(per_usage)), pa.int64(), 11))
+
+    def per_resource(pool: list[object], typ: pa.DataType) -> pa.Array:
+        """A resource's own attribute (its account, zone, tags never change between rows)."""
+        sel = pc.subtract(res_i, pc.multiply(pc.divide(res_i, len(pool)), len(pool)))
+        return pc.take(pa.array(pool, typ), sel)
+
+    def per_usage_type(pool: list[object], typ: pa.DataType) -> pa.Array:
+        return pc.take(pa.array(pool, typ), usage_i)
+
     amounts = [round(0.05 + (k * 37 % 1000) / 250, 6) for k in range(997)]
     amount = pick(amounts, pa.float64(), 3)
     rate = pc.take(pa.array([float(u[4]) for u in USAGE]), usage_i)
@@ -138,8 +151,12 @@ def generate(n: int, path: Path) -> None:
         "bill_invoicing_entity": pick(["Amazon Web Services, Inc."], pa.string()),
         "bill_payer_account_id": pick(["999988887777"], pa.string()),
         "bill_payer_account_name": pick(["acme-payer"], pa.string()),
-        "line_item_usage_account_id": pick(ACCOUNTS, pa.string(), 7),
-        "line_item_usage_account_name": pick(["ml-prod", "ml-dev", "data"], pa.string(), 7),
+        "line_item_usage_account_id": per_usage_type(
+            [ACCOUNTS[u % 3] for u in range(len(USAGE))], pa.string()
+        ),
+        "line_item_usage_account_name": per_usage_type(
+            [["ml-prod", "ml-dev", "data"][u % 3] for u in range(len(USAGE))], pa.string()
+        ),
         "line_item_line_item_type": line_type,
         "line_item_usage_start_date": pick(hours, pa.timestamp("ms")),
         "line_item_usage_end_date": pick(
@@ -148,10 +165,7 @@ def generate(n: int, path: Path) -> None:
         "line_item_product_code": pc.take(pa.array([u[0] for u in USAGE]), usage_i),
         "line_item_usage_type": pc.take(pa.array([u[1] for u in USAGE]), usage_i),
         "line_item_operation": pc.take(pa.array([u[2] for u in USAGE]), usage_i),
-        "line_item_resource_id": pc.take(
-            pa.array(resources),
-            pc.add(pc.multiply(usage_i, 40), pick(list(range(40)), pa.int64(), 11)),
-        ),
+        "line_item_resource_id": pc.take(pa.array(resources), res_i),
         "line_item_usage_amount": amount,
         "line_item_unblended_rate": pc.cast(rate, pa.string()),
         "line_item_unblended_cost": cost,
@@ -161,7 +175,9 @@ def generate(n: int, path: Path) -> None:
         "line_item_line_item_description": pc.take(
             pa.array([f"${u[4]} per {u[3]} of {u[1]}" for u in USAGE]), usage_i
         ),
-        "line_item_availability_zone": pick(["us-east-1a", "us-east-1b", None], pa.string(), 13),
+        "line_item_availability_zone": per_resource(
+            ["us-east-1a", "us-east-1b", None], pa.string()
+        ),
         "line_item_legal_entity": pick(["Amazon Web Services, Inc."], pa.string()),
         "pricing_public_on_demand_cost": cost,
         "pricing_public_on_demand_rate": pc.cast(rate, pa.string()),
@@ -169,11 +185,14 @@ def generate(n: int, path: Path) -> None:
         "pricing_unit": pc.take(pa.array([u[3] for u in USAGE]), usage_i),
         "product_servicecode": pc.take(pa.array([u[0] for u in USAGE]), usage_i),
         "product_region_code": pick(["us-east-1"], pa.string()),
-        "product_sku": pick([f"SKU{k:05d}" for k in range(300)], pa.string(), 2),
-        "product_product_family": pick(
-            ["Compute Instance", "ML Instance", "Storage"], pa.string(), 5
+        "product_sku": per_usage_type([f"SKU{k:05d}" for k in range(len(USAGE))], pa.string()),
+        "product_product_family": per_usage_type(
+            ["ML Instance", "ML Instance", "Tokens", "Search", "Compute Instance", "Storage"],
+            pa.string(),
         ),
-        "product_instance_type": pick(["ml.g5.2xlarge", None, "g5.12xlarge"], pa.string(), 5),
+        "product_instance_type": per_usage_type(
+            ["ml.g5.2xlarge", "ml.p4d.24xlarge", None, None, "g5.12xlarge", None], pa.string()
+        ),
         "product": pc.take(
             pa.array(
                 [[("servicename", u[6]), ("region", "us-east-1")] for u in USAGE],
@@ -181,7 +200,7 @@ def generate(n: int, path: Path) -> None:
             ),
             usage_i,
         ),
-        "resource_tags": pick(TAGS, pa.map_(pa.string(), pa.string()), 17),
+        "resource_tags": per_resource(TAGS, pa.map_(pa.string(), pa.string())),
         "savings_plan_savings_plan_a_r_n": pc.if_else(
             is_sp,
             pa.scalar("arn:aws:savingsplans::999988887777:savingsplan/sp-1"),

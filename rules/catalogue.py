@@ -12,7 +12,16 @@ import pkgutil
 import rules
 
 _NOT_RULES = frozenset(
-    {"base", "catalogue", "engine", "queries", "resource_facts", "llm_prices", "rag_cost"}
+    {
+        "base",
+        "catalogue",
+        "daily",
+        "engine",
+        "queries",
+        "resource_facts",
+        "llm_prices",
+        "rag_cost",
+    }
 )
 
 for _module in pkgutil.iter_modules(rules.__path__):

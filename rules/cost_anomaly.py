@@ -45,9 +45,8 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import func, select
 
-from agent.store.money import money_sum
-from agent.store.schema import CostLineItem
 from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, money
+from rules.daily import daily_costs, total
 
 Z_FACTOR = Decimal("0.6745")  # Φ⁻¹(0.75): makes the MAD comparable to a standard deviation
 
@@ -177,25 +176,26 @@ class CostAnomaly(Rule):
     @staticmethod
     def _daily(ctx: RuleContext, cfg: CostAnomalyConfig, since: date) -> list[tuple[Any, ...]]:
         """Cost per (provider, service, usage type, region, currency, day) since ``since``."""
-        c = CostLineItem
-        day = func.date(c.charge_period_start)
-        usage = func.coalesce(c.x_usage_type, c.charge_description, c.sku_id, "")
+        d = daily_costs.c
+        usage = func.coalesce(d.usage_label, d.sku_id, "")
         query = (
             select(
-                c.provider_name,
-                c.service_name,
+                d.provider_name,
+                d.service_name,
                 usage,
-                c.region_id,
-                c.billing_currency,
-                day,
-                money_sum(c.effective_cost),
+                d.region_id,
+                d.billing_currency,
+                d.day,
+                total(),
             )
             .where(
-                c.charge_period_start >= _midnight(since),
-                c.charge_period_start < ctx.end,
-                c.charge_category.in_(cfg.charge_categories),
+                d.charge_period_start >= _midnight(since),
+                d.charge_period_start < ctx.end,
+                d.charge_category.in_(cfg.charge_categories),
             )
-            .group_by(c.provider_name, c.service_name, usage, c.region_id, c.billing_currency, day)
+            .group_by(
+                d.provider_name, d.service_name, usage, d.region_id, d.billing_currency, d.day
+            )
         )
         return [tuple(r) for r in ctx.conn.execute(query)]
 

@@ -30,9 +30,9 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import func, or_, select
 
-from agent.store.money import money_sum
-from agent.store.schema import CostLineItem, Resource
+from agent.store.schema import Resource
 from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, money
+from rules.daily import daily_costs, total
 from rules.queries import in_window
 
 # Region codes of AWS usage types (the prefix before the first dash).
@@ -207,20 +207,20 @@ class CrossRegionTraffic(Rule):
     # -- SQL -------------------------------------------------------------------------------------
     @staticmethod
     def _transfer(ctx: RuleContext, cfg: CrossRegionConfig) -> list[tuple[Any, ...]]:
-        c = CostLineItem
-        label = func.coalesce(c.x_usage_type, c.charge_description)
+        d = daily_costs.c
+        label = d.usage_label
         matches = or_(*(func.lower(label).like(p.lower()) for p in cfg.transfer_patterns))
-        keys = (c.provider_name, c.service_name, c.resource_id, c.region_id, label)
+        keys = (d.provider_name, d.service_name, d.resource_id, d.region_id, label)
         query = (
             select(
                 *keys,
-                c.billing_currency,
-                money_sum(c.effective_cost),
-                func.sum(c.pricing_quantity),
-                func.max(c.pricing_unit),
+                d.billing_currency,
+                total(),
+                func.sum(d.pricing_quantity),
+                func.max(d.pricing_unit),
             )
-            .where(in_window(ctx), c.charge_category == "Usage", matches)
-            .group_by(*keys, c.billing_currency)
+            .where(in_window(ctx, d.charge_period_start), d.charge_category == "Usage", matches)
+            .group_by(*keys, d.billing_currency)
         )
         return [tuple(r) for r in ctx.conn.execute(query)]
 
@@ -230,7 +230,7 @@ class CrossRegionTraffic(Rule):
         inventory's resource type, else from the workload of their other cost rows."""
         if not resources:
             return {}
-        r, c = Resource, CostLineItem
+        r, d = Resource, daily_costs.c
         out: dict[str, str] = {}
         for rid, rtype in ctx.conn.execute(
             select(r.resource_id, r.resource_type).where(r.resource_id.in_(resources))
@@ -240,14 +240,14 @@ class CrossRegionTraffic(Rule):
             elif rtype in INFERENCE_TYPES:
                 out[rid] = "inference"
         for billed, workload in ctx.conn.execute(
-            select(c.resource_id, c.x_workload)
+            select(d.resource_id, d.x_workload)
             .where(
-                in_window(ctx),
-                c.resource_id.in_(resources),
-                c.x_workload.in_(("vector_storage", "inference")),
+                in_window(ctx, d.charge_period_start),
+                d.resource_id.in_(resources),
+                d.x_workload.in_(("vector_storage", "inference")),
             )
-            .group_by(c.resource_id, c.x_workload)
-            .order_by(c.x_workload.desc())  # vector_storage wins over inference
+            .group_by(d.resource_id, d.x_workload)
+            .order_by(d.x_workload.desc())  # vector_storage wins over inference
         ):
             out.setdefault(str(billed), str(workload))
         return out
@@ -255,17 +255,17 @@ class CrossRegionTraffic(Rule):
     @staticmethod
     def _regions(ctx: RuleContext) -> dict[tuple[str, str], set[str]]:
         """Regions where each provider bills vector-store and inference usage."""
-        c = CostLineItem
+        d = daily_costs.c
         out: dict[tuple[str, str], set[str]] = {}
         for provider, workload, region in ctx.conn.execute(
-            select(c.provider_name, c.x_workload, c.region_id)
+            select(d.provider_name, d.x_workload, d.region_id)
             .where(
-                in_window(ctx),
-                c.charge_category == "Usage",
-                c.region_id.is_not(None),
-                c.x_workload.in_(("vector_storage", "inference")),
+                in_window(ctx, d.charge_period_start),
+                d.charge_category == "Usage",
+                d.region_id.is_not(None),
+                d.x_workload.in_(("vector_storage", "inference")),
             )
-            .group_by(c.provider_name, c.x_workload, c.region_id)
+            .group_by(d.provider_name, d.x_workload, d.region_id)
         ):
             out.setdefault((str(provider), str(workload)), set()).add(str(region))
         return out

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Subquery, func, select
 
-from agent.store.money import money_sum
 from agent.store.schema import CostLineItem, Resource, UsageMetric
 from rules.base import RuleContext
+from rules.daily import daily_costs, on_daily, total
 
 
 def attr(key: str) -> Any:
@@ -31,24 +31,28 @@ def resource_costs(
     ctx: RuleContext, *conditions: ColumnElement[bool], effective: bool = True
 ) -> Subquery:
     """Per (resource_id, currency) in the window: ``cost`` (exact), ``first``/``last`` charge
-    hour and ``rows``; only rows with a resource id and matching ``conditions``.
+    hour and ``rows`` (line items); only rows with a resource id and matching ``conditions``
+    (written on ``cost_line_items`` columns; read from the analysis's daily rollup).
 
-    ``cost`` is a :class:`~agent.store.money.money_sum`: read it, never ``SUM()`` it again in SQL
+    ``cost`` is exact (see :func:`rules.daily.total`): read it, never ``SUM()`` it again in SQL
     (on SQLite it travels as exact integer parts in text); total it in Python or sum the rows.
     """
-    c = CostLineItem
-    amount = c.effective_cost if effective else c.billed_cost
+    d = daily_costs.c
     return (
         select(
-            c.resource_id.label("resource_id"),
-            c.billing_currency.label("currency"),
-            money_sum(amount).label("cost"),
-            func.min(c.charge_period_start).label("first"),
-            func.max(c.charge_period_start).label("last"),
-            func.count().label("rows"),
+            d.resource_id.label("resource_id"),
+            d.billing_currency.label("currency"),
+            total(name="effective_cost" if effective else "billed_cost").label("cost"),
+            func.min(d.charge_period_start).label("first"),
+            func.max(d.last_start).label("last"),
+            func.sum(d.line_items).label("rows"),
         )
-        .where(in_window(ctx), c.resource_id.is_not(None), *conditions)
-        .group_by(c.resource_id, c.billing_currency)
+        .where(
+            in_window(ctx, d.charge_period_start),
+            d.resource_id.is_not(None),
+            *(on_daily(cond) for cond in conditions),
+        )
+        .group_by(d.resource_id, d.billing_currency)
         .subquery()
     )
 

@@ -33,9 +33,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from agent.store.money import money_sum
-from agent.store.schema import CostLineItem, LlmRequest
+from agent.store.schema import LlmRequest
+from rules import daily
 from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleConfig, RuleContext, money
+from rules.daily import daily_costs
 from rules.queries import in_window
 from rules.rag_cost import Comparison, Design
 
@@ -97,13 +98,14 @@ def measure(ctx: RuleContext, app: str, cfg: RagApp) -> Measured | None:
     if cfg.vector_store_monthly is not None:
         store = cfg.vector_store_monthly
     elif cfg.vector_store_resources:
-        c = CostLineItem
-        total = ctx.conn.execute(
-            select(money_sum(c.effective_cost)).where(
-                in_window(ctx), c.resource_id.in_(cfg.vector_store_resources)
+        d = daily_costs.c
+        amount = ctx.conn.execute(
+            select(daily.total()).where(
+                in_window(ctx, d.charge_period_start),
+                d.resource_id.in_(cfg.vector_store_resources),
             )
         ).scalar()
-        store = ctx.monthly(money(total))
+        store = ctx.monthly(money(amount))
     else:
         store = Decimal(0)
     return Measured(

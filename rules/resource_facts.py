@@ -23,9 +23,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, or_, select
 
-from agent.store.money import money_sum
 from agent.store.schema import CostLineItem, Resource, UsageMetric
+from rules import daily
 from rules.base import RuleContext, money
+from rules.daily import daily_costs, on_daily
 from rules.queries import in_window
 
 ENDPOINT_TYPES = ("sagemaker_endpoint", "vertex_endpoint")
@@ -100,24 +101,27 @@ def _sql_key(condition: ColumnElement[bool]) -> str | None:
 
 
 def _billing(ctx: RuleContext, *conditions: ColumnElement[bool]) -> dict[str, Billing]:
-    c = CostLineItem
+    d = daily_costs.c
     query = (
         select(
-            c.resource_id,
-            c.billing_currency,
-            money_sum(c.effective_cost),
-            func.min(c.charge_period_start),
-            func.max(func.coalesce(c.charge_period_end, c.charge_period_start)),
-            func.count(func.distinct(func.date(c.charge_period_start))),
-            func.sum(c.pricing_quantity),
-            func.count(func.distinct(c.pricing_unit)),
-            func.min(c.pricing_unit),
-            func.count(func.distinct(c.sku_id)),
+            d.resource_id,
+            d.billing_currency,
+            daily.total(),
+            func.min(d.charge_period_start),
+            func.max(d.charge_period_end),
+            func.count(func.distinct(d.day)),
+            func.sum(d.pricing_quantity),
+            func.count(func.distinct(d.pricing_unit)),
+            func.min(d.pricing_unit),
+            func.count(func.distinct(d.sku_id)),
         )
         .where(
-            in_window(ctx), c.resource_id.is_not(None), c.charge_category == "Usage", *conditions
+            in_window(ctx, d.charge_period_start),
+            d.resource_id.is_not(None),
+            d.charge_category == "Usage",
+            *(on_daily(cond) for cond in conditions),
         )
-        .group_by(c.resource_id, c.billing_currency)
+        .group_by(d.resource_id, d.billing_currency)
     )
     out: dict[str, Billing] = {}
     for rid, currency, cost, first, last, days, qty, units, unit, skus in ctx.conn.execute(query):
@@ -225,7 +229,7 @@ def environments(ctx: RuleContext, key: str, resource_ids: Iterable[str]) -> dic
     ids = sorted(set(resource_ids))
     if not ids:
         return {}
-    r, c = Resource, CostLineItem
+    r = Resource
     out: dict[str, str] = {}
     inventory = func.coalesce(
         r.attributes[("tags", key)].as_string(), r.attributes[("labels", key)].as_string()
@@ -237,11 +241,12 @@ def environments(ctx: RuleContext, key: str, resource_ids: Iterable[str]) -> dic
     rest = [rid for rid in ids if rid not in out]  # only those the inventory does not tag
     if not rest:
         return out
-    billed = func.coalesce(c.tags[key].as_string(), c.tags[f"user_{key}"].as_string())
+    d = daily_costs.c
+    billed = func.coalesce(d.tags[key].as_string(), d.tags[f"user_{key}"].as_string())
     for rid, value in ctx.conn.execute(
-        select(c.resource_id, func.max(billed))
-        .where(in_window(ctx), c.resource_id.in_(rest), billed.is_not(None))
-        .group_by(c.resource_id)
+        select(d.resource_id, func.max(billed))
+        .where(in_window(ctx, d.charge_period_start), d.resource_id.in_(rest), billed.is_not(None))
+        .group_by(d.resource_id)
     ):
         out[rid] = str(value).strip().lower()
     return out

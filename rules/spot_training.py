@@ -26,10 +26,10 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
-from agent.store.money import money_sum
 from agent.store.prices import spot_discount
-from agent.store.schema import CostLineItem, Resource
+from agent.store.schema import Resource
 from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, money
+from rules.daily import daily_costs, total
 
 
 class SpotTrainingConfig(RuleConfig):
@@ -121,7 +121,7 @@ class SpotTraining(Rule):
 
     def _costs(self, ctx: RuleContext, cfg: SpotTrainingConfig) -> list[tuple[Any, ...]]:
         """(job, provider, hours, sku, currency, on-demand effective cost) in the window."""
-        r, c = Resource, CostLineItem
+        r, d = Resource, daily_costs.c
         seconds = r.attributes["training_seconds"].as_float()
         jobs = (
             select(r.resource_id, r.provider_name, seconds.label("seconds"))
@@ -137,22 +137,22 @@ class SpotTraining(Rule):
                 jobs.c.resource_id,
                 jobs.c.provider_name,
                 (jobs.c.seconds / 3600.0).label("hours"),
-                c.sku_id,
-                c.billing_currency,
-                money_sum(c.effective_cost),
+                d.sku_id,
+                d.billing_currency,
+                total(),
             )
-            .join(c, c.resource_id == jobs.c.resource_id)
+            .join(daily_costs, d.resource_id == jobs.c.resource_id)
             .where(
-                and_(c.charge_period_start >= ctx.start, c.charge_period_start < ctx.end),
-                func.coalesce(c.pricing_category, "Standard") != "Dynamic",
-                c.charge_category == "Usage",
+                and_(d.charge_period_start >= ctx.start, d.charge_period_start < ctx.end),
+                func.coalesce(d.pricing_category, "Standard") != "Dynamic",
+                d.charge_category == "Usage",
             )
             .group_by(
                 jobs.c.resource_id,
                 jobs.c.provider_name,
                 jobs.c.seconds,
-                c.sku_id,
-                c.billing_currency,
+                d.sku_id,
+                d.billing_currency,
             )
         )
         return [tuple(row) for row in ctx.conn.execute(query)]

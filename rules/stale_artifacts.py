@@ -31,11 +31,10 @@ from itertools import pairwise
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import String, and_, case, cast, func, or_, select
+from sqlalchemy import String, and_, cast, func, or_, select
 
-from agent.store.money import money_sum
-from agent.store.schema import CostLineItem
 from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleConfig, RuleContext, money
+from rules.daily import daily_costs, total
 
 
 class StaleArtifactsConfig(RuleConfig):
@@ -133,16 +132,13 @@ class StaleArtifacts(Rule):
         ctx: RuleContext, cfg: StaleArtifactsConfig, bounds: list[Any]
     ) -> list[tuple[Any, ...]]:
         """Per bucket and currency: hot-storage cost in each period (one SUM column each)."""
-        c = CostLineItem
-        label = func.lower(func.coalesce(c.x_usage_type, c.charge_description, ""))
+        c = daily_costs.c
+        label = func.lower(func.coalesce(c.usage_label, ""))
         unit = func.lower(func.coalesce(c.pricing_unit, ""))
         storage = or_(label.like("%timedstorage%"), unit.like("%month%"), unit.like("%-mo"))
         cold = or_(*(label.like(f"%{m.lower()}%") for m in cfg.cold_markers))
         ts = c.charge_period_start
-        columns = [
-            money_sum(case((and_(ts >= lo, ts < hi), c.effective_cost), else_=None))
-            for lo, hi in pairwise(bounds)
-        ]
+        columns = [total(and_(ts >= lo, ts < hi)) for lo, hi in pairwise(bounds)]
         query = (
             select(
                 c.provider_name,

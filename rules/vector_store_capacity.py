@@ -49,6 +49,7 @@ from sqlalchemy import func, or_, select
 
 from agent.store.schema import CostLineItem, Resource
 from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleConfig, RuleContext
+from rules.daily import daily_costs
 from rules.resource_facts import (
     HOUR_UNITS,
     Billing,
@@ -159,11 +160,11 @@ class VectorStoreCapacity(Rule):
 
     @staticmethod
     def _capacity_rows() -> Any:
-        c = CostLineItem
+        c = daily_costs.c  # usage_label: the usage type, else the charge description
         unit = func.lower(func.coalesce(c.pricing_unit, ""))
         return or_(
             unit.like("%ocu%"),
-            func.upper(func.coalesce(c.x_usage_type, "")).like("%OCU%"),
+            func.upper(func.coalesce(c.usage_label, "")).like("%OCU%"),
             unit.in_(sorted(HOUR_UNITS)),
         )
 

@@ -23,6 +23,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Connection, case, literal_column, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from agent.store.daily import refresh as refresh_daily
 from agent.store.schema import COST_COLUMNS, LlmRequest, Resource
 from agent.workloads import Classifier
 
@@ -281,6 +282,8 @@ class Loader:
     def finish(self) -> LoadStats:
         """Complete staged work; call before the transaction commits."""
         self._finish_metrics()
+        if self.stats.slices:
+            refresh_daily(self.conn, self.stats.slices)
         self._refresh_statistics()
         return self.stats
 
@@ -299,6 +302,8 @@ class Loader:
             "resources": "resources",
         }
         big = [tables[k] for k, n in self.stats.rows.items() if n >= ANALYZE_ROWS and k in tables]
+        if "cost_line_items" in big:
+            big.append("cost_daily")
         if not big:
             return
         if self.dialect == "postgresql":

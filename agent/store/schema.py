@@ -7,7 +7,7 @@ one convention for both databases keeps comparisons right).  Money is :class:`Mo
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     Index,
@@ -315,3 +316,54 @@ class DaemonLock(Base):
     pid: Mapped[int] = mapped_column(Integer)
     acquired_at: Mapped[datetime] = mapped_column(DateTime())
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class CostDaily(Base):
+    """``cost_line_items`` rolled up per UTC day, kept by the loader in the load's transaction.
+
+    The rules (and anything else asking "how much per resource/service/day") read this instead
+    of the line items: hourly billing data is ~24× smaller here, and a rule no longer costs a
+    pass over the biggest table.  Rows are keyed by the line items' ``x_slice``, so replacing a
+    slice replaces its rollup in the same transaction (see :mod:`agent.store.daily`).
+
+    ``charge_period_start`` is the day's first charge start, ``last_start`` its last and
+    ``charge_period_end`` its last end, so MIN/MAX over days equal MIN/MAX over line items.
+    ``usage_label`` is ``COALESCE(x_usage_type, charge_description)``.  ``resource_name`` and
+    ``tags`` are the day's MAX.  On SQLite each cost is also kept as the exact integer parts
+    (whole, micro-, pico-units) that :func:`agent.store.money.money_sum` adds, so sums over the
+    rollup stay exact there too (PostgreSQL's NUMERIC is exact by itself; the parts stay NULL).
+    """
+
+    __tablename__ = "cost_daily"
+    __table_args__ = (Index(None, "x_slice"), Index(None, "day"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    x_source: Mapped[str] = mapped_column(String(128))
+    x_slice: Mapped[str] = mapped_column(String(256))
+    day: Mapped[date] = mapped_column(Date)
+    resource_id: Mapped[str | None] = mapped_column(Text)
+    provider_name: Mapped[str | None] = mapped_column(String(64))
+    service_name: Mapped[str | None] = mapped_column(String(256))
+    usage_label: Mapped[str | None] = mapped_column(Text)
+    sku_id: Mapped[str | None] = mapped_column(String(256))
+    region_id: Mapped[str | None] = mapped_column(String(64))
+    charge_category: Mapped[str | None] = mapped_column(String(32))
+    pricing_category: Mapped[str | None] = mapped_column(String(32))
+    pricing_unit: Mapped[str | None] = mapped_column(String(128))
+    billing_currency: Mapped[str | None] = mapped_column(String(3))
+    x_workload: Mapped[str | None] = mapped_column(String(32))
+    resource_name: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    charge_period_start: Mapped[datetime] = mapped_column(DateTime())
+    last_start: Mapped[datetime] = mapped_column(DateTime())
+    charge_period_end: Mapped[datetime] = mapped_column(DateTime())
+    effective_cost: Mapped[Decimal | None] = mapped_column(Money)
+    billed_cost: Mapped[Decimal | None] = mapped_column(Money)
+    effective_cost_w: Mapped[int | None] = mapped_column(BigInteger)
+    effective_cost_m: Mapped[int | None] = mapped_column(BigInteger)
+    effective_cost_p: Mapped[int | None] = mapped_column(BigInteger)
+    billed_cost_w: Mapped[int | None] = mapped_column(BigInteger)
+    billed_cost_m: Mapped[int | None] = mapped_column(BigInteger)
+    billed_cost_p: Mapped[int | None] = mapped_column(BigInteger)
+    pricing_quantity: Mapped[float | None] = mapped_column(Float)
+    line_items: Mapped[int] = mapped_column(BigInteger)
