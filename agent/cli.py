@@ -184,6 +184,23 @@ def db_upgrade() -> None:
         )
 
 
+@db_app.command("rollup")
+def db_rollup() -> None:
+    """Rebuild cost_daily (the per-day rollup the rules read) from the line items.
+
+    Loads keep it up to date in their own transaction; this is for a store edited by hand."""
+    from sqlalchemy import func, select
+
+    from agent.store.daily import rebuild
+    from agent.store.schema import CostDaily
+
+    with errors(), _store() as engine:
+        with engine.begin() as conn:
+            rebuild(conn)
+            n = conn.execute(select(func.count()).select_from(CostDaily)).scalar_one()
+        out.print(f"cost_daily rebuilt: {n:,} rows")
+
+
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision without changing anything."""
@@ -334,16 +351,145 @@ def collect(
 @app.command()
 def status(
     days: Annotated[int, typer.Option(help="Totals over this many days.")] = 30,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
-        OutputFormat.table
-    ),
+    fmt: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format",
+            help="table (everything), json (one object with everything) or csv (the sources "
+            "table only).",
+        ),
+    ] = OutputFormat.table,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Health check (containers, monitoring): exit 1 if the daemon's lock is missing "
+            "or its heartbeat is stale, or a job's last [daemon] check_failed_runs runs failed.",
+        ),
+    ] = False,
 ) -> None:
-    """Each source's last run, and the API requests (and their cost) it has spent."""
-    from agent.status import source_status
+    """Sources (last run, API requests and cost), data freshness, the daemon, each job's last
+    and next run, the last delivery per channel, and the open findings' savings."""
+    from agent.status import full_status, health_problems, source_status
 
+    if fmt == OutputFormat.csv and not check:
+        with errors(), _store() as engine:
+            columns, rows = source_status(engine, days)
+        emit(columns, rows, fmt)
+        return
     with errors(), _store() as engine:
-        columns, rows = source_status(engine, days)
-    emit(columns, rows, fmt, title=f"sources (totals over {days} days)")
+        settings = state.settings
+        report = full_status(engine, settings, days)
+        problems = health_problems(report, settings)
+    if check:
+        for p in problems:
+            err.print(f"unhealthy: {_escape(p)}", highlight=False, markup=False)
+        if not problems:
+            out.print("healthy")
+        raise typer.Exit(1 if problems else 0)
+    if fmt == OutputFormat.json:
+        sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
+        return
+    _status_tables(report, days)
+
+
+def _status_tables(report: dict[str, Any], days: int) -> None:
+    def table(title: str, rows: list[dict[str, Any]], empty: str) -> None:
+        if rows:
+            emit(list(rows[0]), [tuple(r.values()) for r in rows], OutputFormat.table, title)
+        else:
+            out.print(f"{title}: {empty}")
+
+    table(f"sources (totals over {days} days)", report["sources"], "no runs yet")
+    table("data freshness (newest UTC timestamp per source)", report["freshness"], "no data")
+    d = report["daemon"]
+    if d["holder"] is None:
+        out.print("daemon: not running")
+    else:
+        state_ = "stale lock" if d["stale"] else "running"
+        out.print(
+            f"daemon: {state_}: {d['holder']} since {d['since']} UTC, "
+            f"heartbeat {d['heartbeat_age_seconds']:.0f} s ago"
+        )
+    jobs = [
+        {
+            "job": j["job"],
+            "schedule": j["schedule"],
+            "last run": _short(j["last_started"]),
+            "status": j["last_status"],
+            "failed in a row": j["failed_in_a_row"] or None,
+            "next run": _short(j["next_run"]),
+            "error": j["last_error"],
+        }
+        for j in report["jobs"]
+    ]
+    table(f"jobs (last run UTC, next run {report['timezone']})", jobs, "none")
+    deliveries = [
+        {
+            "channel": x["channel"],
+            "period": x["report_period"],
+            "status": x["status"],
+            "when": _short(x["when"]),
+            "error": x["error"],
+        }
+        for x in report["deliveries"]
+    ]
+    table("last delivery per channel", deliveries, "none yet")
+    money = ", ".join(f"{Decimal(v):,.2f} {k}" for k, v in report["open_monthly_savings"].items())
+    out.print(f"open findings save {money or '0'} a month (each resource counted once)")
+
+
+def _short(iso: str | None) -> str | None:
+    """``2026-11-30T09:00:00+01:00`` → ``2026-11-30 09:00`` for the terminal table."""
+    return iso[:16].replace("T", " ") if iso else None
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def run(
+    once: Annotated[
+        str | None,
+        typer.Option(
+            "--once",
+            metavar="JOB",
+            help="Run one job now and exit (collect, collect_metrics, analyze, report); "
+            "exit 1 if it did not succeed.",
+        ),
+    ] = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            "--log-format", help="Log lines on stdout: text or json (default: [daemon] log_format)."
+        ),
+    ] = None,
+) -> None:
+    """The daemon: collect, analyze and report on the [schedule] cron triggers until SIGTERM.
+
+    One daemon per database (a second one exits 1 naming the holder); every job run is recorded
+    and shown by `costagent status`.
+    """
+    from agent.config import JOB_NAMES
+    from agent.daemon_lock import LockHeld
+    from agent.logs import setup_logging
+    from agent.scheduler import Daemon, run_once
+
+    if once is not None and once not in JOB_NAMES:
+        fail(f"--once {once!r}: expected one of {', '.join(JOB_NAMES)}", 2)
+    with errors(), _store() as engine:
+        settings = state.settings
+        setup_logging(log_format or settings.daemon.log_format, state.verbose)
+        try:
+            if once is not None:
+                code = 0 if run_once(engine, settings, once) == "ok" else 1
+            else:
+                code = Daemon(engine, settings).serve()
+        except LockHeld as exc:
+            fail(_escape(str(exc)), 1)
+    raise typer.Exit(code)
 
 
 def _date(value: str | None, option: str) -> date | None:
@@ -651,6 +797,95 @@ def compare_rag_vs_finetune(
             f"measured {evidence['requests_per_month']} requests/month; break-even "
             + (f"{be} requests/month" if be else "none (one design is cheaper at any volume)")
         )
+
+
+# -- report ------------------------------------------------------------------------------------
+class ReportFormat(StrEnum):
+    markdown = "markdown"
+    html = "html"
+    json = "json"
+    slack = "slack"
+
+
+@app.command()
+def report(
+    fmt: Annotated[
+        ReportFormat,
+        typer.Option("--format", help="markdown (terminal), html, json or slack (Block Kit)."),
+    ] = ReportFormat.markdown,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write to this file (HTML gets the chart embedded)."),
+    ] = None,
+    send: Annotated[
+        bool, typer.Option("--send", help="Deliver by the configured email / Slack channels.")
+    ] = False,
+    week_ending: Annotated[
+        str | None,
+        typer.Option(help="Report the ISO week containing this date (YYYY-MM-DD)."),
+    ] = None,
+    latest: Annotated[
+        bool,
+        typer.Option(
+            "--latest", help="Report the last full week of the stored data (e.g. the demo)."
+        ),
+    ] = False,
+) -> None:
+    """The weekly report: spend week over week, top resources, unit costs, savings, anomalies,
+    data freshness.  Default: the last full ISO week in report.timezone."""
+    import base64
+
+    from agent.report import as_json, build_report, render
+    from agent.report.html import render_html
+
+    if week_ending and latest:
+        fail("--week-ending and --latest exclude each other", 2)
+    day = _date(week_ending, "--week-ending")
+    outcomes: list[Any] = []
+    with errors(), _store() as engine:
+        settings = state.settings
+        if send and settings.report.email is None and settings.report.slack is None:
+            fail(_escape("--send: no channel configured; add [report.email] or [report.slack]"), 2)
+        built = build_report(engine, settings, week=day, latest=latest)
+        rendered = render(built, settings)
+        if send:
+            from agent.notify.deliver import deliver_all
+
+            outcomes = list(deliver_all(engine, settings, rendered))
+    if fmt == ReportFormat.html:
+        src = None
+        if rendered.chart_png:
+            src = "data:image/png;base64," + base64.b64encode(rendered.chart_png).decode()
+        text = render_html(built, src) if out_file else rendered.html
+    elif fmt == ReportFormat.json:
+        text = as_json(built) + "\n"
+    elif fmt == ReportFormat.slack:
+        text = json.dumps(
+            {"text": rendered.slack_text, "blocks": rendered.slack_blocks},
+            indent=2,
+            ensure_ascii=False,
+        )
+        text += "\n"
+    else:
+        text = rendered.markdown
+    if out_file is not None:
+        with errors():
+            out_file.write_text(text, encoding="utf-8")
+        err.print(f"wrote {out_file} ({rendered.subject})", highlight=False, markup=False)
+    elif not send:
+        if fmt == ReportFormat.markdown and out.is_terminal:
+            from rich.markdown import Markdown
+
+            out.print(Markdown(text))
+        else:
+            sys.stdout.write(text)
+    failed = False
+    for o in outcomes:
+        failed |= o.status != "ok"
+        line = f"{o.channel}: {o.status}" + (f" ({o.error})" if o.error else "")
+        (err if o.status != "ok" else out).print(_escape(line), highlight=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 # -- summary / demo ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from collectors.base import SourceConfig, validate_source
@@ -58,31 +58,193 @@ class ClassificationConfig(_Strict):
     rules: list[ClassificationRule] = Field(default_factory=list)
 
 
-class EmailConfig(_Strict):
+class _Delivery(_Strict):
+    """How hard one delivery channel tries: its failures are retried, recorded, never raised."""
+
+    timeout: float = Field(
+        default=30.0, gt=0, description="seconds per network operation / request"
+    )
+    attempts: int = Field(default=3, ge=1, le=10, description="tries before giving up")
+    retry_delay: float = Field(
+        default=2.0, ge=0, description="seconds before the first retry; doubles each time"
+    )
+
+
+class EmailConfig(_Delivery):
+    """``[report.email]``: where the weekly report is mailed.
+
+    Secrets never live here: the login comes from ``COSTAGENT_SMTP_USERNAME`` /
+    ``COSTAGENT_SMTP_PASSWORD`` (or a password file), so the config file can be committed.
+    """
+
     smtp_host: str
-    smtp_port: int = 587
-    starttls: bool = True
-    ssl: bool = False
+    smtp_port: int = Field(
+        default=587, description="default 587 with STARTTLS, 465 with ssl, 25 for plain relays"
+    )
+    starttls: bool = Field(default=True, description="upgrade the connection with STARTTLS")
+    ssl: bool = Field(default=False, description="implicit TLS from the first byte (SMTPS)")
     from_: str = Field(alias="from")
-    to: list[str]
+    to: list[str] = Field(min_length=1)
+    username: str | None = Field(
+        default=None, description="log in as this user (or env COSTAGENT_SMTP_USERNAME)"
+    )
+    password_file: Path | None = Field(
+        default=None, description="file holding the SMTP password (or COSTAGENT_SMTP_PASSWORD)"
+    )
+    ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle to verify the server (e.g. an internal CA)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tls_mode(cls, raw: Any) -> Any:
+        """``ssl = true`` alone means SMTPS on 465; asking for both TLS modes is an error."""
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        if raw.get("ssl") is True:
+            if raw.get("starttls") is True:
+                raise ValueError("choose one of ssl (port 465) and starttls (port 587)")
+            raw.setdefault("starttls", False)
+        if "smtp_port" not in raw:
+            if raw.get("ssl") is True:
+                raw["smtp_port"] = 465
+            elif raw.get("starttls", True) is False:
+                raw["smtp_port"] = 25
+        return raw
 
 
-class SlackConfig(_Strict):
-    webhook_url_env: str | None = None
-    token_env: str | None = None
-    channel: str | None = None
+class SlackConfig(_Delivery):
+    """``[report.slack]``: an incoming webhook, a bot token + channel, or both.
+
+    Only the *names* of the environment variables holding the webhook URL and the token are
+    configured — the URL is itself a secret.  The webhook is used when ``webhook_url_env`` is
+    given or no ``channel`` is; the bot when ``channel`` is.
+    """
+
+    webhook_url_env: str | None = Field(
+        default="SLACK_WEBHOOK_URL", description="env var holding the incoming-webhook URL"
+    )
+    token_env: str | None = Field(
+        default="SLACK_BOT_TOKEN", description="env var holding the bot token (xoxb-…)"
+    )
+    channel: str | None = Field(default=None, description="channel for the bot, e.g. #finops")
+    api_base_url: str | None = Field(
+        default=None, description="Slack Web API base URL (Enterprise Grid gateways, proxies)"
+    )
+
+    @model_validator(mode="after")
+    def _bot_needs_channel(self) -> SlackConfig:
+        if "token_env" in self.model_fields_set and self.token_env and not self.channel:
+            raise ValueError("token_env needs a channel to post to")
+        if not self.webhook_url_env and not self.channel:
+            raise ValueError("set webhook_url_env, or a channel and token_env for the bot")
+        if self.channel and not self.token_env:
+            raise ValueError("channel needs token_env (the bot token's environment variable)")
+        return self
+
+    @property
+    def uses_webhook(self) -> bool:
+        explicit = "webhook_url_env" in self.model_fields_set or not self.channel
+        return bool(self.webhook_url_env) and explicit
+
+    @property
+    def uses_bot(self) -> bool:
+        return bool(self.channel)
 
 
 class ReportConfig(_Strict):
     timezone: str = "UTC"
+    title: str = Field(default="costagent weekly", description="subject / heading prefix")
+    top_n: int = Field(default=10, ge=1, le=50, description="services and resources listed")
+    stale_billing_days: int = Field(
+        default=3, ge=1, description="flag a source whose newest billing row is older"
+    )
+    stale_usage_days: int = Field(
+        default=2, ge=1, description="flag a source whose newest metric / request is older"
+    )
+    chart_url: str | None = Field(
+        default=None,
+        description="public URL of the chart for Slack image blocks (else the bot uploads it)",
+    )
     email: EmailConfig | None = None
     slack: SlackConfig | None = None
 
 
+JOB_NAMES = ("collect", "collect_metrics", "analyze", "report")
+JobName = Literal["collect", "collect_metrics", "analyze", "report"]
+
+
 class ScheduleConfig(_Strict):
-    collect: str = "0 */6 * * *"
-    analyze: str = "30 6 * * *"
-    report: str = "0 9 * * 1"
+    """``[schedule]``: when the daemon (``costagent run``) runs each job, in ``report.timezone``.
+
+    Standard five-field crontab expressions (weekday 0 or 7 = Sunday, 1 = Monday), checked at
+    load so a typo fails with the key's name instead of at 09:00 on Monday; ``"off"`` disables
+    a job.
+    """
+
+    collect: str = Field(default="0 */6 * * *", description="billing sources (every 6 h)")
+    collect_metrics: str = Field(
+        default="15 * * * *",
+        description="metrics / inventory sources (aws_metrics, aws_inventory, gcp_vertex), hourly",
+    )
+    analyze: str = Field(default="30 6 * * *", description="run the rules (daily)")
+    report: str = Field(default="0 9 * * 1", description="build and send the weekly report")
+
+    @field_validator("collect", "collect_metrics", "analyze", "report")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        if value.strip().lower() == "off":
+            return "off"
+        from agent.scheduler import cron_trigger
+
+        try:
+            cron_trigger(value, "UTC")
+        except ValueError as exc:
+            raise ValueError(f"not a cron expression ({exc}): {value!r}") from None
+        return value
+
+
+class DaemonConfig(_Strict):
+    """``[daemon]``: how ``costagent run`` behaves on an unattended host."""
+
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="stdout log lines; json for journald / log shippers"
+    )
+    heartbeat_seconds: int = Field(
+        default=30, ge=1, le=3600, description="how often the daemon proves it is alive"
+    )
+    lock_stale_seconds: int = Field(
+        default=300,
+        ge=5,
+        description="a lock whose heartbeat is older than this is taken over by a new daemon",
+    )
+    misfire_grace_seconds: int = Field(
+        default=6 * 3600,
+        ge=1,
+        description="a run missed (host asleep, daemon down) by less than this still runs, once",
+    )
+    stop_timeout_seconds: float = Field(
+        default=8.0,
+        gt=0,
+        le=60,
+        description="on SIGTERM, wait this long for a running job before abandoning it",
+    )
+    run_on_start: list[JobName] = Field(
+        default_factory=list, description='jobs to run once right after start, e.g. ["collect"]'
+    )
+    check_failed_runs: int = Field(
+        default=3, ge=1, description="`status --check` fails when a job failed this often in a row"
+    )
+
+    @model_validator(mode="after")
+    def _stale_after_beats(self) -> DaemonConfig:
+        if self.lock_stale_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError(
+                "lock_stale_seconds must be at least twice heartbeat_seconds, or a live daemon's "
+                "lock could be taken over"
+            )
+        return self
 
 
 class Settings(BaseSettings):
@@ -98,6 +260,7 @@ class Settings(BaseSettings):
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
     report: ReportConfig = ReportConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    daemon: DaemonConfig = DaemonConfig()
 
     @field_validator("sources", mode="before")
     @classmethod

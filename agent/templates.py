@@ -92,21 +92,32 @@ tag_key = "workload"
 # min_monthly_savings = 10
 
 [report]
-timezone = "UTC"
+timezone = "UTC"                     # IANA zone of the report week and the [schedule] crons
+# top_n = 10                         # services and resources listed
+# stale_billing_days = 3             # flag a source whose newest billing row is older
 
 # [report.email]
 # smtp_host = "smtp.example.com"
-# smtp_port = 587
+# smtp_port = 587                    # 587 STARTTLS (default), 465 with ssl = true, 25 plain
 # starttls = true
 # from = "costagent@example.com"
-# to = ["finops@example.com"]     # user/password: COSTAGENT_SMTP_USERNAME / _PASSWORD
+# to = ["finops@example.com"]
+# username = "costagent"             # or COSTAGENT_SMTP_USERNAME; password only from
+#                                    # COSTAGENT_SMTP_PASSWORD or password_file = "/path"
 
 # [report.slack]
-# webhook_url_env = "SLACK_WEBHOOK_URL"
+# webhook_url_env = "SLACK_WEBHOOK_URL"   # the NAME of the variable holding the webhook URL
+# token_env = "SLACK_BOT_TOKEN"      # or a bot token + channel (uploads the chart too)
+# channel = "#finops"
 
 [schedule]
-# cron expressions, in report.timezone
-collect = "0 */6 * * *"
+# crontab expressions in report.timezone (1 = Monday); "off" disables a job
+collect = "0 */6 * * *"              # billing sources
+collect_metrics = "15 * * * *"       # metrics and inventory sources
 analyze = "30 6 * * *"
 report = "0 9 * * 1"
+
+# [daemon]                           # `costagent run`; every key: deploy/costagent.example.toml
+# log_format = "json"
+# misfire_grace_seconds = 21600      # a run missed by < 6 h (host asleep) still runs, once
 """

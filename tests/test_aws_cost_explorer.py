@@ -161,7 +161,7 @@ def test_pages_followed_days_replaced_requests_counted(
 
     status = cli("--db", db_url, "status", "--format", "json")
     assert status.exit_code == 0, status.output
-    (row,) = json.loads(status.stdout)
+    (row,) = json.loads(status.stdout)["sources"]
     assert row["source"] == "ce" and row["requests (30 d)"] == 3 and row["cost (30 d)"] == "$0.03"
 
 

@@ -1,0 +1,170 @@
+"""The report as Markdown: the terminal view, ``--out report.md`` and the email's text part.
+
+Values from the store (resource names, tags, finding text) can contain ``|``, newlines or
+backticks; :func:`cell` flattens them so a hostile name cannot break a table.
+"""
+
+from __future__ import annotations
+
+from agent.report.fmt import (
+    change,
+    line_change,
+    money,
+    subject,
+    unit_money,
+    week_span,
+    when,
+    workload_name,
+)
+from agent.report.model import Line, Report
+
+
+def cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    text = " ".join(text.split())  # newlines and tabs would end the row
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return [*out, ""]
+
+
+def _lines(label: str, lines: tuple[Line, ...], name: bool = False) -> list[str]:
+    return _table(
+        [label, "this week", "week before", "change"],
+        [
+            [
+                workload_name(x.key) if name else x.key,
+                money(x.current, x.currency),
+                money(x.previous, x.currency),
+                line_change(x),
+            ]
+            for x in lines
+        ],
+    )
+
+
+def render_markdown(report: Report) -> str:
+    r = report
+    out = [f"# {cell(subject(r))}", "", f"Week {r.week.label}: {week_span(r)}.", ""]
+    out += [f"> {cell(n)}" for n in r.notes] + ([""] if r.notes else [])
+
+    out += ["## Spend", ""]
+    if not r.total:
+        out += ["No cost data in this week or the week before.", ""]
+    else:
+        rows = [*r.total, *r.ai_total]
+        out += _lines("", tuple(rows))
+        out += ["### By workload", "", *_lines("workload", r.by_workload, name=True)]
+        out += ["### Top services", "", *_lines("service", r.top_services)]
+
+    out += ["## Top resources", ""]
+    if r.top_resources:
+        out += _table(
+            ["resource", "service", "workload", "this week", "change"],
+            [
+                [
+                    x.resource_name or x.resource_id,
+                    x.service or "",
+                    workload_name(x.workload),
+                    money(x.current, x.currency),
+                    change(x.change, x.current),
+                ]
+                for x in r.top_resources
+            ],
+        )
+    else:
+        out += ["No resource-level costs this week.", ""]
+
+    if r.unit_costs:
+        out += ["## AI unit costs", "", f"Cost base: {r.unit_cost_basis}.", ""]
+        overall = [u for u in r.unit_costs if u.app is None]
+        apps = [u for u in r.unit_costs if u.app is not None]
+        out += _table(
+            ["", "requests", "tokens", "cost", "per 1k requests", "per 1M tokens"],
+            [
+                [
+                    "all apps",
+                    f"{u.requests:,}",
+                    f"{u.tokens:,}",
+                    money(u.cost, u.currency or "") if u.cost is not None else "–",
+                    unit_money(u.per_1k_requests, u.currency),
+                    unit_money(u.per_1m_tokens, u.currency),
+                ]
+                for u in overall
+            ]
+            + [[str(u.app), f"{u.requests:,}", f"{u.tokens:,}", "", "", ""] for u in apps],
+        )
+
+    out += ["## Savings findings", ""]
+    if r.savings:
+        total = ", ".join(money(v, c) for c, v in r.savings)
+        out.append(
+            f"{r.open_findings} open findings would save **{total} a month** "
+            f"(each resource counted once); {len(r.new_findings)} new since {r.week.first_day}."
+        )
+    else:
+        out.append("No open findings.")
+    out.append("")
+    for i, f in enumerate(r.top_findings, 1):
+        out.append(
+            f"{i}. **{cell(f.title)}** — {money(f.monthly_savings, f.currency)}/month, "
+            f"{cell(f.confidence)} confidence. {cell(f.recommendation)}"
+        )
+    if r.top_findings:
+        out.append("")
+    if r.new_findings:
+        out += ["### New findings", ""]
+        out += _table(
+            ["finding", "savings/month", "confidence"],
+            [
+                [f.title, money(f.monthly_savings, f.currency), f.confidence]
+                for f in r.new_findings[:10]
+            ],
+        )
+
+    out += ["## Anomalies", ""]
+    if r.anomalies:
+        out += _table(
+            ["day", "what", "expected", "actual"],
+            [
+                [
+                    a.day or "",
+                    a.title,
+                    money(a.expected, a.currency),
+                    money(a.actual, a.currency),
+                ]
+                for a in r.anomalies
+            ],
+        )
+    else:
+        out += ["No open cost anomalies.", ""]
+
+    out += ["## Data freshness", ""]
+    out += _table(
+        ["source", "newest billing", "newest usage", "last run", "status"],
+        [
+            [
+                s.source,
+                when(s.newest_billing) if s.newest_billing else "–",
+                when(s.newest_usage) if s.newest_usage else "–",
+                f"{when(s.last_run_at)} {s.last_run_status or ''}".strip(),
+                "⚠ " + "; ".join(s.problems) if s.problems else "ok",
+            ]
+            for s in r.freshness
+        ],
+    )
+    for s in r.freshness:
+        if s.last_error and s.last_run_status == "failed":
+            out.append(f"- {cell(s.source)}: {cell(s.last_error)}")
+    if r.failed_deliveries:
+        out += ["", "Failed deliveries:", ""]
+        out += [
+            f"- {cell(d.channel)} → {cell(d.target)} ({cell(d.report_period)}, {when(d.at)}): "
+            f"{cell(d.error)}"
+            for d in r.failed_deliveries
+        ]
+    out += ["", f"_Generated by costagent for {r.week.label} at {when(r.generated_at)}._", ""]
+    return "\n".join(out)
