@@ -942,9 +942,11 @@ def demo(
             f" .. {analysis.window[1] - timedelta(days=1):%Y-%m-%d})",
         )
         out.print(
-            f"\nnext: costagent --db sqlite:///{db} findings --format json; "
-            f"costagent --db sqlite:///{db} sql "
-            '"SELECT * FROM ai_spend ORDER BY day DESC LIMIT 10"'
+            f"\nnext: costagent --db sqlite:///{db} report --latest --format html --out report.html"
+            f"\n      costagent --db sqlite:///{db} findings --format json"
+            f"\n      costagent --db sqlite:///{db} sql "
+            '"SELECT * FROM ai_spend ORDER BY day DESC LIMIT 10"',
+            soft_wrap=True,
         )
 
 
