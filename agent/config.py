@@ -7,14 +7,25 @@ a silently ignored setting.  Precedence is ``--db`` > environment > file > defau
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from agent.validation import describe, first_problem
 from collectors.base import SourceConfig, validate_source
 
 DEFAULT_DB_URL = "sqlite:///costagent.db"
@@ -94,6 +105,31 @@ class EmailConfig(_Delivery):
     ca_file: Path | None = Field(
         default=None, description="PEM CA bundle to verify the server (e.g. an internal CA)"
     )
+    allow_plaintext_auth: bool = Field(
+        default=False,
+        description="log in without TLS to a non-loopback host (the password travels in clear)",
+    )
+
+    def cleartext_login_error(self, username: str) -> str | None:
+        """Why logging in as ``username`` must be refused, or None when the password is safe.
+
+        Without STARTTLS or SMTPS the AUTH exchange is base64, i.e. the password in clear for
+        anyone on the path; only a loopback relay (or an explicit opt-in) makes that acceptable.
+        Also called at send time, for a username that comes from the environment.
+        """
+        if self.ssl or self.starttls or self.allow_plaintext_auth or _is_loopback(self.smtp_host):
+            return None
+        return (
+            f"SMTP login as {username} to {self.smtp_host} without TLS would send the password "
+            "in clear: set starttls = true or ssl = true (or allow_plaintext_auth = true)"
+        )
+
+    @model_validator(mode="after")
+    def _no_cleartext_password(self) -> EmailConfig:
+        problem = self.cleartext_login_error(self.username) if self.username else None
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -114,6 +150,17 @@ class EmailConfig(_Delivery):
         return raw
 
 
+def _is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (no DNS lookup: a name's answer can change)."""
+    name = host.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 class SlackConfig(_Delivery):
     """``[report.slack]``: an incoming webhook, a bot token + channel, or both.
 
@@ -132,6 +179,24 @@ class SlackConfig(_Delivery):
     api_base_url: str | None = Field(
         default=None, description="Slack Web API base URL (Enterprise Grid gateways, proxies)"
     )
+    chart_dir: Path | None = Field(
+        default=None, description="directory the webhook's weekly chart PNG is written to"
+    )
+    chart_base_url: str | None = Field(
+        default=None, description="public URL of chart_dir (Slack fetches the image from it)"
+    )
+
+    @model_validator(mode="after")
+    def _chart_dir_is_published(self) -> SlackConfig:
+        """A webhook cannot upload files, so its chart is a file served at a public URL."""
+        if (self.chart_dir is None) != (self.chart_base_url is None):
+            raise ValueError("chart_dir and chart_base_url go together (the directory and its URL)")
+        if self.chart_base_url is not None:
+            if not self.chart_base_url.startswith(("https://", "http://")):
+                raise ValueError("chart_base_url must be an http(s) URL")
+            if not self.uses_webhook:
+                raise ValueError("chart_dir is for the webhook; the bot uploads the chart itself")
+        return self
 
     @model_validator(mode="after")
     def _bot_needs_channel(self) -> SlackConfig:
@@ -167,6 +232,11 @@ class ReportConfig(_Strict):
         default=None,
         description="public URL of the chart for Slack image blocks (else the bot uploads it)",
     )
+    currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        description="main currency (headline, chart); unset: the one with the most cost rows",
+    )
     email: EmailConfig | None = None
     slack: SlackConfig | None = None
 
@@ -180,7 +250,8 @@ class ScheduleConfig(_Strict):
 
     Standard five-field crontab expressions (weekday 0 or 7 = Sunday, 1 = Monday), checked at
     load so a typo fails with the key's name instead of at 09:00 on Monday; ``"off"`` disables
-    a job.
+    a job.  A sixth, leading field is the second (``"*/10 * * * * *"``: every 10 s), for tests
+    and demos.
     """
 
     collect: str = Field(default="0 */6 * * *", description="billing sources (every 6 h)")
@@ -196,7 +267,7 @@ class ScheduleConfig(_Strict):
     def _valid_cron(cls, value: str) -> str:
         if value.strip().lower() == "off":
             return "off"
-        from agent.scheduler import cron_trigger
+        from agent.cron import cron_trigger
 
         try:
             cron_trigger(value, "UTC")
@@ -227,8 +298,15 @@ class DaemonConfig(_Strict):
     stop_timeout_seconds: float = Field(
         default=8.0,
         gt=0,
-        le=60,
-        description="on SIGTERM, wait this long for a running job before abandoning it",
+        le=9,
+        description="on SIGTERM, wait this long for a running job before abandoning it "
+        "(at most 9: the daemon exits within 10 s of the signal whatever happens)",
+    )
+    retry_after_minutes: list[PositiveFloat] = Field(
+        default_factory=lambda: [5.0, 15.0],
+        max_length=10,
+        description="retry a failed run after these delays (one per retry, counted from the "
+        "failure), only within misfire_grace_seconds of its scheduled time; [] disables",
     )
     run_on_start: list[JobName] = Field(
         default_factory=list, description='jobs to run once right after start, e.g. ["collect"]'
@@ -247,6 +325,45 @@ class DaemonConfig(_Strict):
         return self
 
 
+class LlmRequestsConfig(_Strict):
+    """``[llm_requests]``: facts about the LLM request log and its prices, shared by every stage
+    that reads the log.
+
+    A gateway often logs a sample of its calls, and an enterprise agreement prices some models
+    below list.  Both are properties of the log and the account, not of one rule or the report,
+    so they are declared once here: every request-log rule takes them as its
+    ``log_sample_rate`` and ``prices`` (a rule's own ``[rules.<id>]`` value still wins, per
+    model for prices) and the report's unit costs use them too.
+    """
+
+    sample_rate: Decimal = Field(
+        default=Decimal(1),
+        gt=0,
+        le=1,
+        description="share of the LLM calls the request log holds (0.01 = 1 %; 1 = every call)",
+    )
+    prices: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description=(
+            "private prices per model id as logged: input / output / cache_read / cache_write "
+            "per million tokens, currency (default USD); they win over the genai-prices table"
+        ),
+    )
+
+    @field_validator("prices")
+    @classmethod
+    def _valid_prices(cls, raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Each price is checked against the rules' price model when the file loads."""
+        from rules.llm_prices import ModelPrice
+
+        for model, values in raw.items():
+            try:
+                ModelPrice.model_validate(values)
+            except ValidationError as exc:
+                raise ValueError(f"{model}.{first_problem(exc)}") from None
+        return raw
+
+
 class Settings(BaseSettings):
     """The whole configuration file, plus ``COSTAGENT_*`` environment overrides."""
 
@@ -258,6 +375,7 @@ class Settings(BaseSettings):
     sources: list[SourceConfig] = Field(default_factory=list)
     classification: ClassificationConfig = ClassificationConfig()
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    llm_requests: LlmRequestsConfig = LlmRequestsConfig()
     report: ReportConfig = ReportConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     daemon: DaemonConfig = DaemonConfig()
@@ -282,6 +400,25 @@ class Settings(BaseSettings):
 
         validate_rule_configs(raw)
         return raw
+
+    def rule_settings(self) -> dict[str, dict[str, Any]]:
+        """``[rules.*]`` as the rules get it: ``[llm_requests]`` gives every rule that reads the
+        request log its default ``log_sample_rate`` and its ``prices`` (the rule's own value
+        wins; its own prices win per model)."""
+        from rules.base import registered_rules
+
+        shared = self.llm_requests
+        merged = {rule_id: dict(values) for rule_id, values in self.rules.items()}
+        for rule_id, cls in registered_rules().items():
+            fields = cls.config_model.model_fields
+            values = merged.setdefault(rule_id, {})
+            if "log_sample_rate" in fields:
+                values.setdefault("log_sample_rate", shared.sample_rate)
+            if "prices" in fields and shared.prices:
+                values["prices"] = {**shared.prices, **(values.get("prices") or {})}
+            if not values:
+                del merged[rule_id]
+        return merged
 
     @classmethod
     def settings_customise_sources(
@@ -312,10 +449,7 @@ def format_validation_error(err: ValidationError, origin: str) -> str:
     parts = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (typo?)"
-        parts.append(f"{origin}: {loc}: {msg}")
+        parts.append(f"{origin}: {loc}: {describe(e)}")
     return "; ".join(parts)
 
 

@@ -84,6 +84,14 @@ tag_key = "workload"
 # workload = "vector_storage"
 # resource = "*pgvector*"
 
+# The LLM request log, for every rule that reads it and the report: its sample rate and any
+# private prices (per million tokens; they win over the genai-prices table).
+# [llm_requests]
+# sample_rate = 1                    # 0.01 if the gateway logs 1 % of its calls
+# [llm_requests.prices."anthropic.claude-3-5-sonnet-20240620-v1:0"]
+# input = 2.40
+# output = 12.00
+
 # Rule settings (the rules engine): [rules.<rule_id>]; every threshold has a default, a
 # misspelt key is an error, enabled = false turns a rule off. e.g.
 # [rules.spot-training]

@@ -14,6 +14,8 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent.validation import first_problem
+
 
 class SourceConfig(BaseModel):
     """Fields every source has; each source type subclasses this with its own fields."""
@@ -99,10 +101,7 @@ def validate_source(raw: dict[str, Any]) -> SourceConfig:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        msg = "unknown key (typo?)" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ValueError(f"source {raw.get('name', '?')!r}: {loc}: {msg}") from None
+        raise ValueError(f"source {raw.get('name', '?')!r}: {first_problem(exc)}") from None
 
 
 def collector_for(config: SourceConfig) -> Any:
