@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import Connection
 
 from agent.store.money import to_decimal
+from agent.validation import first_problem
 
 Confidence = Literal["high", "medium", "low"]
 HOURS_PER_MONTH = Decimal(730)  # the FinOps convention: 8,760 h / 12
@@ -67,13 +68,21 @@ class RuleContext:
     """What a rule may look at: the store and the analysis window [start, end).
 
     ``cache`` lets shared facts (:mod:`rules.resource_facts`) be computed once per analysis
-    when several rules ask the same question.
+    when several rules ask the same question.  ``warnings`` collects what a rule could not
+    judge and the user can fix (a model without a price): the engine files each under the rule
+    that raised it, so ``costagent analyze`` shows it instead of burying it in a log.
     """
 
     conn: Connection
     start: datetime
     end: datetime
     cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    warnings: list[str] = field(default_factory=list, compare=False, repr=False)
+
+    def warn(self, message: str) -> None:
+        """Report something the user should fix (each message once per rule, however often)."""
+        if message not in self.warnings:
+            self.warnings.append(message)
 
     @property
     def days(self) -> Decimal:
@@ -135,18 +144,33 @@ def validate_rule_configs(raw: dict[str, dict[str, Any]]) -> dict[str, RuleConfi
         try:
             out[rule_id] = known[rule_id].config_model.model_validate(values or {})
         except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            msg = "unknown key (typo?)" if first["type"] == "extra_forbidden" else first["msg"]
-            raise ValueError(f"rules.{rule_id}.{loc}: {msg}") from None
+            raise ValueError(f"rules.{rule_id}.{first_problem(exc)}") from None
     return out
 
 
-def configured_rules(raw: dict[str, dict[str, Any]]) -> list[Rule]:
-    """Instances of every enabled rule with the user's overrides applied."""
+class RuleSelection(list[Rule]):
+    """The enabled rules, plus the ids of the registered rules the config turned off.
+
+    A plain list to every caller that runs rules; :func:`rules.engine.analyze` also reads
+    ``disabled``, so that findings of a rule switched off do not stay open for ever.  (A list
+    built by filtering it is a plain list again: running a hand-picked subset of rules says
+    nothing about the others.)
+    """
+
+    def __init__(self, enabled: Iterable[Rule] = (), disabled: Iterable[str] = ()) -> None:
+        super().__init__(enabled)
+        self.disabled: tuple[str, ...] = tuple(sorted(disabled))
+
+
+def configured_rules(raw: dict[str, dict[str, Any]]) -> RuleSelection:
+    """Instances of every enabled rule with the user's overrides applied (and, as
+    ``disabled``, the ids of those ``enabled = false`` turned off)."""
     configs = validate_rule_configs(raw)
     rules = [cls(configs.get(rule_id)) for rule_id, cls in registered_rules().items()]
-    return [r for r in rules if r.config.enabled]
+    return RuleSelection(
+        [r for r in rules if r.config.enabled],
+        [r.rule_id for r in rules if not r.config.enabled],
+    )
 
 
 def money(value: Any) -> Decimal:

@@ -7,7 +7,9 @@ for — a nightly summariser, a cron enrichment job — does not need the real-t
 
 An app is non-interactive when at least ``min_window_share`` (80 %) of its requests in the window
 fall within ``window_hours`` (4) consecutive hours of the day (UTC, wrapping past midnight; the
-hour histogram is a SQL ``GROUP BY app, EXTRACT(hour …)``), or when config names it in
+hour histogram is a SQL ``GROUP BY app, EXTRACT(hour …)``) and it made at least
+``min_requests`` (100) requests — counted as the log's requests ÷ ``log_sample_rate``, what a
+sampled log stands for — or when config names it in
 ``latency_insensitive_apps``.  Savings = its real-time requests (``batch`` false or unknown)
 priced per request at the real-time price minus the same requests at the batch price — the price
 table's batch price where it has one (OpenAI, Anthropic, Gemini), else the real-time price less
@@ -92,14 +94,16 @@ class BatchInference(Rule):
         ):
             histogram.setdefault(app, {})[int(h)] = int(count)
         realtime = grouped(ctx, [r.app], conditions=[func.coalesce(r.batch, false()) == false()])
-        pricer = Pricer.for_rule(ctx, cfg)
+        pricer = Pricer.for_rule(ctx, cfg, self.rule_id)
         for app in sorted(histogram, key=lambda a: a or ""):
             per_hour = histogram[app]
             requests = sum(per_hour.values())
             start, inside = busiest_window(per_hour, cfg.window_hours)
             share = Decimal(inside) / Decimal(requests)
             declared = app in cfg.latency_insensitive_apps
-            scheduled = requests >= cfg.min_requests and share >= cfg.min_window_share
+            # min_requests counts real requests: a sampled log holds log_sample_rate of them
+            estimated = Decimal(requests) / cfg.log_sample_rate
+            scheduled = estimated >= cfg.min_requests and share >= cfg.min_window_share
             if not (declared or scheduled):
                 continue
             mine = [g for g in realtime if g.keys[0] == app]
@@ -139,6 +143,7 @@ class BatchInference(Rule):
                     evidence={
                         "app": app,
                         "requests": requests,
+                        "estimated_requests": dec(estimated, "1"),
                         "realtime_requests": realtime_requests,
                         "window_start_hour_utc": start,
                         "window_hours": cfg.window_hours,

@@ -10,8 +10,11 @@ commitment would have been fully used in at least 90 % of the window's hours.
 What counts (per plan, because each commitment covers different services):
 
 * usage rows (``charge_category = Usage``) of the ``inference`` / ``training`` workloads,
-* still on demand: ``pricing_category = Standard`` and no ``commitment_discount_id`` (covered
-  hours, Spot and the Savings Plan negation rows are left out),
+* still on demand: ``pricing_category = Standard``, or none (Cost Explorer rows carry no
+  pricing category: on demand unless said otherwise — an account billed only through Cost
+  Explorer that already holds a plan should say so by lowering ``discounts``), and no
+  ``commitment_discount_id`` (covered hours, Spot and the Savings Plan negation rows are left
+  out),
 * priced per hour (instance-, vCPU-, GPU- or GiB-hours: storage, requests and tokens cannot be
   committed), on a service a plan covers (``plans``: SageMaker Savings Plans cover SageMaker ML
   instances — and only they do; Compute Savings Plans cover EC2, Fargate and Lambda; Compute
@@ -50,7 +53,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from agent.store.money import money_sum
 from agent.store.schema import CostLineItem
 from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleConfig, RuleContext, money
-from rules.queries import in_window
+from rules.queries import in_window, usage_only
 
 _HOUR = timedelta(hours=1)
 HOUR_UNITS = ("h", "hr", "hrs", "hour", "hours")
@@ -80,7 +83,9 @@ def nearest_rank(values: Sequence[Decimal], percentile: float) -> Decimal:
 
 class CommitmentCoverageConfig(RuleConfig):
     percentile: float = Field(10.0, gt=0, lt=100, description="floor of hourly spend to commit")
-    workloads: tuple[str, ...] = Field(("inference", "training"), min_length=1)
+    workloads: tuple[str, ...] = Field(
+        ("inference", "training"), min_length=1, description="x_workload values that count"
+    )
     plans: dict[str, str] = Field(
         default_factory=lambda: {
             "Amazon SageMaker": SAGEMAKER_SP,
@@ -199,7 +204,7 @@ class CommitmentCoverage(Rule):
         eligible_service = c.service_name.in_(sorted(cfg.plans))
         eligible = and_(
             eligible_service,
-            c.pricing_category == "Standard",
+            func.coalesce(c.pricing_category, "Standard") == "Standard",  # NULL: on demand
             c.commitment_discount_id.is_(None),
             c.x_workload.in_(cfg.workloads),
             hourly_unit(),
@@ -215,7 +220,7 @@ class CommitmentCoverage(Rule):
         )
         query = (
             select(*keys, money_sum(case((eligible, c.effective_cost), else_=None)))
-            .where(in_window(ctx), c.charge_category == "Usage")
+            .where(in_window(ctx), usage_only())
             .group_by(*keys)
         )
         return [tuple(r) for r in ctx.conn.execute(query)]

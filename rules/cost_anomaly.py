@@ -1,4 +1,4 @@
-"""``cost-anomaly``: a day that cost far more than the same weekday usually does.
+"""``cost-anomaly``: a usage type that costs far more than the same weekday usually does.
 
 Cloud spend has a strong weekly rhythm (weekday traffic, weekend batch jobs), so a day is
 compared with the same weekday of the previous ``baseline_weeks`` (4) weeks, per (provider,
@@ -10,37 +10,57 @@ does not hide the next:
 
     z = 0.6745 × (x − median) / MAD,   flagged when z ≥ 3.5 (their recommended cut-off),
 
-and, so that a rounding-level wobble on a flat series (MAD = 0) is not news, the excess must
-also be ≥ ``min_increase`` (20 %) of the median and ≥ ``min_excess`` ($50).  A MAD of 0 with
-x above the median counts as z = ∞.  A usage type with no cost on any baseline day — a new SKU
-or a new region — is flagged when the day's cost reaches ``min_excess``, once, on the first
-recent day it does (one event, not a finding a day).  Only increases are reported (a drop saves
-money).
+and, so that a rounding-level wobble is not news, the excess must also be ≥ ``min_increase``
+(20 %) of the median and ≥ ``min_excess`` ($50).
+
+**MAD = 0** (more than half the baseline days equal, e.g. ``[500, 100, 100, 100]``): the MAD
+says nothing about the spread, and treating z as infinite would flag every day after one
+earlier step.  The rule then falls back, as IBM's implementation of the modified z-score does,
+to the mean absolute deviation around the median: z = (x − median) / (1.253314 × MeanAD)
+(1.253314 = √(π/2) makes MeanAD comparable to a standard deviation; for the example and x = 500:
+400 / 125.33 = 3.19, not flagged).  Only a baseline that is entirely flat (MeanAD = 0 too) gives
+z = ∞ for any increase, which the 20 % and dollar floors then judge.  Only increases are
+reported (a drop saves money).
+
+**Which baselines count.**  A day is judged only when at least ``min_baseline_weeks`` of its
+baseline days are *covered* (the provider has billing rows that day; before the store's history
+begins a day is unknown, not zero) and the usage type already had cost on the oldest of them: a
+series that started inside the baseline window has zeros there that mean "did not exist yet", not
+"cost nothing", so a usage type that starts at $500 a day is never a spike against
+``[500, 0, 0, 0]``.  Such a usage type is **new** instead: its first day with cost in the whole
+look-back (no cost on any covered day before it) falls in the judged days and it reaches
+``min_excess`` a day; the weeks before that first day must be measured (``min_baseline_weeks``
+of its same weekdays covered, as for a judged day), or the start of the store's history would
+make everything new.
+
+**One finding per usage type and kind** (``<service>|<usage type>|<region>|new`` or ``…|spike``),
+whatever days it covers: the daily analysis of a step change updates one finding (its first
+seen, acknowledgement or suppression kept) instead of raising one per day.  Its title names the
+day a new usage type appeared, or a spike's worst day (largest excess); its figure and
+``evidence.day`` are the worst day's, and the evidence lists every flagged day.  A finding no
+longer produced (its days have left the judged week) is resolved.
 
 Which days: the last ``recent_days`` (7) of the window, each against its own 4 preceding
 weekdays, so the rule reads up to 5 weeks of data and **looks back before the window start**
-(``ctx.start``) when the window is shorter than ``recent_days`` + 28 days.  Baseline days on
-which the provider has no billing rows at all (before the store's history begins; read from the
-same aggregation) are unknown, not zero; a day is judged only when at least
-``min_baseline_weeks`` of its baseline days are covered.  A covered day without rows for the
-usage type counts as zero.
+(``ctx.start``) when the window is shorter than ``recent_days`` + 28 days.  A covered day without
+rows for the usage type counts as zero.
 
 Portability: the database sums cost per (provider, service, usage type, region, currency, day)
-with ``date(charge_period_start)``, which SQLite and PostgreSQL both provide; Python computes
-the medians and MADs over at most 5 values per group on those aggregated rows.
+from the ``cost_daily`` rollup; Python computes the medians over at most 5 values per group on
+those aggregated rows.
 
-Savings: the excess (actual − expected) × 30 days, what it would cost if it persisted; low
-confidence (an anomaly may be a planned launch).  Findings on several days of one usage type
-share a ``resource_id``, so a report counts that usage type's largest excess once.
+Savings: the worst day's excess (actual − expected) × 30 days, what it would cost if it
+persisted; low confidence (an anomaly may be a planned launch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from statistics import median
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import Field
 from sqlalchemy import func, select
@@ -49,16 +69,55 @@ from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, money
 from rules.daily import daily_costs, total
 
 Z_FACTOR = Decimal("0.6745")  # Φ⁻¹(0.75): makes the MAD comparable to a standard deviation
+MEAN_AD_FACTOR = Decimal("1.253314")  # √(π/2): 1.253314 × MeanAD ≈ σ for normal data
 
 
-def robust_z(value: Decimal, baseline: list[Decimal]) -> tuple[Decimal, Decimal, Decimal | None]:
-    """(median, MAD, modified z) of ``value`` against ``baseline``; z is None for +∞ (MAD = 0
-    and the value above the median)."""
+class RobustZ(NamedTuple):
+    """A value's modified z-score against a baseline, and the numbers behind it."""
+
+    median: Decimal
+    mad: Decimal
+    mean_ad: Decimal  # mean absolute deviation around the median (the MAD = 0 fallback)
+    z: Decimal | None  # None: +∞ (a flat baseline and a value above it)
+    scale: str  # "mad", "mean_ad" (MAD = 0) or "flat" (every baseline value equal)
+
+
+def robust_z(value: Decimal, baseline: list[Decimal]) -> RobustZ:
+    """Modified z-score of ``value`` against ``baseline``: 0.6745 (x − median) / MAD, or with
+    MAD = 0 (x − median) / (1.253314 MeanAD); +∞ (None) only above a flat baseline."""
     mid = Decimal(median(baseline))
-    mad = Decimal(median([abs(b - mid) for b in baseline]))
-    if mad == 0:
-        return mid, mad, (None if value > mid else Decimal(0))
-    return mid, mad, Z_FACTOR * (value - mid) / mad
+    deviations = [abs(b - mid) for b in baseline]
+    mad = Decimal(median(deviations))
+    mean_ad = sum(deviations, Decimal(0)) / len(deviations)
+    if mad > 0:
+        return RobustZ(mid, mad, mean_ad, Z_FACTOR * (value - mid) / mad, "mad")
+    if mean_ad > 0:
+        return RobustZ(mid, mad, mean_ad, (value - mid) / (MEAN_AD_FACTOR * mean_ad), "mean_ad")
+    return RobustZ(mid, mad, mean_ad, None if value > mid else Decimal(0), "flat")
+
+
+@dataclass(frozen=True)
+class _Day:
+    """One flagged day of a usage type."""
+
+    day: date
+    actual: Decimal
+    expected: Decimal
+    score: RobustZ | None  # None for a new usage type
+    baseline: list[dict[str, str]]
+
+    @property
+    def excess(self) -> Decimal:
+        return self.actual - self.expected
+
+    def evidence(self) -> dict[str, Any]:
+        z = self.score.z if self.score is not None else None
+        return {
+            "day": self.day.isoformat(),
+            "actual": str(self.actual),
+            "expected_median": str(self.expected),
+            "robust_z": "inf" if z is None else str(z.quantize(Decimal("0.01"))),
+        }
 
 
 class CostAnomalyConfig(RuleConfig):
@@ -69,7 +128,9 @@ class CostAnomalyConfig(RuleConfig):
     min_increase: Decimal = Field(Decimal("0.20"), ge=0, description="excess over the median")
     min_excess: Decimal = Field(Decimal("50"), ge=0, description="excess in currency per day")
     persist_days: int = Field(30, ge=1, description="days the excess is assumed to last")
-    charge_categories: tuple[str, ...] = Field(("Usage",), min_length=1)
+    charge_categories: tuple[str, ...] = Field(
+        ("Usage",), min_length=1, description="FOCUS charge categories compared"
+    )
 
 
 class CostAnomaly(Rule):
@@ -98,79 +159,110 @@ class CostAnomaly(Rule):
             key = (str(provider), str(service), str(usage), str(region or ""), str(currency))
             daily.setdefault(key, {})[_day(day)] = money(cost)
             covered.setdefault(str(provider), set()).add(_day(day))
+        need = min(cfg.min_baseline_weeks, cfg.baseline_weeks)
         for key in sorted(daily):
-            provider, service, usage, region, currency = key
             days = daily[key]
-            group = f"{service}|{usage}|{region or 'global'}"
-            new_seen = False  # a new SKU is one event: reported on its first day only
+            with_cost = [d for d, c in days.items() if c > 0]
+            if not with_cost:
+                continue
+            first = min(with_cost)
+            measured = covered.get(key[0], set())
+            if first >= recent[0]:
+                # Young: no cost before ``first`` in the look-back; new if that is measured.
+                if len(_same_weekdays(first, cfg.baseline_weeks, measured)) < need:
+                    continue
+                flagged = [
+                    _Day(d, days[d], Decimal(0), None, [])
+                    for d in recent
+                    if d >= first and days.get(d, Decimal(0)) >= cfg.min_excess
+                ]
+                if flagged:
+                    yield self._candidate(cfg, key, "new", flagged)
+                continue
+            spikes = []
             for day in recent:
                 actual = days.get(day, Decimal(0))
-                if actual < cfg.min_excess:
-                    continue
-                weeks = [day - timedelta(weeks=w) for w in range(1, cfg.baseline_weeks + 1)]
-                known = [d for d in weeks if d in covered.get(provider, set())]
-                if len(known) < min(cfg.min_baseline_weeks, cfg.baseline_weeks):
-                    continue
-                baseline = [days.get(d, Decimal(0)) for d in known]
-                found = self._judge(cfg, actual, baseline)
-                if found is None or (found[0] == "new" and new_seen):
-                    continue
-                kind, expected, mad, z = found
-                new_seen = new_seen or kind == "new"
-                excess = actual - expected
-                yield Candidate(
-                    subject=f"{group}|{day.isoformat()}",
-                    title=(
-                        f"New cost on {day:%a %d %b}: {service} {usage}"
-                        if kind == "new"
-                        else f"Cost spike on {day:%a %d %b}: {service} {usage}"
-                    ),
-                    recommendation=(
-                        f"Check what {'started' if kind == 'new' else 'raised'} {usage} on "
-                        f"{day.isoformat()} "
-                        f"({actual.quantize(CENT)} {currency} against an expected "
-                        f"{expected.quantize(CENT)}) and stop it if it was not planned."
-                    ),
-                    monthly_savings=(excess * cfg.persist_days).quantize(CENT),
-                    currency=currency,
-                    confidence="low",
-                    evidence={
-                        "kind": kind,
-                        "provider": provider,
-                        "service": service,
-                        "usage_type": usage,
-                        "region": region or None,
-                        "day": day.isoformat(),
-                        "weekday": f"{day:%A}",
-                        "actual": str(actual),
-                        "expected_median": str(expected),
-                        "mad": str(mad),
-                        "robust_z": "inf" if z is None else str(z.quantize(Decimal("0.01"))),
-                        "baseline": [
-                            {"day": d.isoformat(), "cost": str(days.get(d, Decimal(0)))}
-                            for d in known
-                        ],
-                        "excess": str(excess),
-                        "persist_days": cfg.persist_days,
-                        "formula": "(actual − median of same weekdays) × persist days",
-                    },
-                    resource_id=group,
-                )
+                known = _same_weekdays(day, cfg.baseline_weeks, measured)
+                if actual < cfg.min_excess or len(known) < need or first > min(known):
+                    continue  # too small, too little history, or the series began inside it
+                score = self._judge(cfg, actual, [days.get(d, Decimal(0)) for d in known])
+                if score is not None:
+                    baseline = [
+                        {"day": d.isoformat(), "cost": str(days.get(d, Decimal(0)))} for d in known
+                    ]
+                    spikes.append(_Day(day, actual, score.median, score, baseline))
+            if spikes:
+                yield self._candidate(cfg, key, "spike", spikes)
 
     @staticmethod
-    def _judge(
-        cfg: CostAnomalyConfig, actual: Decimal, baseline: list[Decimal]
-    ) -> tuple[str, Decimal, Decimal, Decimal | None] | None:
-        """("new" | "spike", median, MAD, z) when ``actual`` is anomalous, else None."""
-        if all(b == 0 for b in baseline):
-            return "new", Decimal(0), Decimal(0), None  # actual ≥ min_excess already
-        mid, mad, z = robust_z(actual, baseline)
-        excess = actual - mid
-        if z is not None and z < cfg.z_threshold:
+    def _candidate(
+        cfg: CostAnomalyConfig,
+        key: tuple[str, str, str, str, str],
+        kind: str,
+        flagged: list[_Day],
+    ) -> Candidate:
+        """One finding for a usage type's flagged days: the worst day named, all listed."""
+        provider, service, usage, region, currency = key
+        group = f"{service}|{usage}|{region or 'global'}"
+        worst = max(flagged, key=lambda f: (f.excess, -f.day.toordinal()))
+        named = flagged[0] if kind == "new" else worst
+        more = f" (+{len(flagged) - 1} more day{'s' if len(flagged) > 2 else ''})"
+        when = f"{named.day:%a %d %b}{more if len(flagged) > 1 else ''}"
+        if kind == "new":
+            title = f"New cost since {when}: {service} {usage}"
+            what = (
+                f"started {usage} on {named.day.isoformat()} (up to "
+                f"{worst.actual.quantize(CENT)} {currency} a day, none before)"
+            )
+        else:
+            title = f"Cost spike on {when}: {service} {usage}"
+            what = (
+                f"raised {usage} on {named.day.isoformat()} ({named.actual.quantize(CENT)} "
+                f"{currency} against an expected {named.expected.quantize(CENT)})"
+            )
+        score = worst.score
+        evidence: dict[str, Any] = {
+            "kind": kind,
+            "provider": provider,
+            "service": service,
+            "usage_type": usage,
+            "region": region or None,
+            **worst.evidence(),
+            "weekday": f"{worst.day:%A}",
+            "first_day": flagged[0].day.isoformat(),
+            "flagged_days": [f.evidence() for f in flagged],
+            "excess": str(worst.excess),
+            "persist_days": cfg.persist_days,
+            "formula": "(actual − median of same weekdays) × persist days, worst flagged day",
+        }
+        if score is not None:
+            evidence.update(
+                mad=str(score.mad),
+                mean_ad=str(score.mean_ad),
+                scale=score.scale,
+                baseline=worst.baseline,
+            )
+        return Candidate(
+            subject=f"{group}|{kind}",
+            title=title,
+            recommendation=f"Check what {what} and stop it if it was not planned.",
+            monthly_savings=(worst.excess * cfg.persist_days).quantize(CENT),
+            currency=currency,
+            confidence="low",
+            evidence=evidence,
+            resource_id=group,
+        )
+
+    @staticmethod
+    def _judge(cfg: CostAnomalyConfig, actual: Decimal, baseline: list[Decimal]) -> RobustZ | None:
+        """The score when ``actual`` is a spike against ``baseline``, else None."""
+        score = robust_z(actual, baseline)
+        if score.z is not None and score.z < cfg.z_threshold:
             return None
-        if excess < cfg.min_excess or excess < cfg.min_increase * mid:
+        excess = actual - score.median
+        if excess < cfg.min_excess or excess < cfg.min_increase * score.median:
             return None
-        return "spike", mid, mad, z
+        return score
 
     # -- SQL -------------------------------------------------------------------------------------
     @staticmethod
@@ -198,6 +290,13 @@ class CostAnomaly(Rule):
             )
         )
         return [tuple(r) for r in ctx.conn.execute(query)]
+
+
+def _same_weekdays(day: date, weeks: int, measured: set[date]) -> list[date]:
+    """The same weekday of the ``weeks`` weeks before ``day`` that have billing data, newest
+    first."""
+    candidates = (day - timedelta(weeks=w) for w in range(1, weeks + 1))
+    return [d for d in candidates if d in measured]
 
 
 def _midnight(day: date) -> datetime:

@@ -33,7 +33,7 @@ from sqlalchemy import func, or_, select
 from agent.store.schema import Resource
 from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, money
 from rules.daily import daily_costs, total
-from rules.queries import in_window
+from rules.queries import in_window, usage_only
 
 # Region codes of AWS usage types (the prefix before the first dash).
 AWS_REGION_CODES: dict[str, str] = {
@@ -219,7 +219,7 @@ class CrossRegionTraffic(Rule):
                 func.sum(d.pricing_quantity),
                 func.max(d.pricing_unit),
             )
-            .where(in_window(ctx, d.charge_period_start), d.charge_category == "Usage", matches)
+            .where(in_window(ctx, d.charge_period_start), usage_only(d.charge_category), matches)
             .group_by(*keys, d.billing_currency)
         )
         return [tuple(r) for r in ctx.conn.execute(query)]
@@ -261,7 +261,7 @@ class CrossRegionTraffic(Rule):
             select(d.provider_name, d.x_workload, d.region_id)
             .where(
                 in_window(ctx, d.charge_period_start),
-                d.charge_category == "Usage",
+                usage_only(d.charge_category),
                 d.region_id.is_not(None),
                 d.x_workload.in_(("vector_storage", "inference")),
             )

@@ -6,13 +6,19 @@ longer produces becomes ``resolved``; a resolved one that comes back is ``open``
 suppression whose ``--until`` date has passed lapses back to ``open``.  Everything happens in one
 transaction: an interrupted analysis leaves yesterday's findings.  A rule that raises is
 reported and its findings are left untouched (not resolved: a bug is not a fix).
+
+A rule the config turns off (``enabled = false``) or that no longer exists (renamed, removed in
+an upgrade) produces nothing any more, and nobody will ever resolve its findings by hand: its
+open and acknowledged findings become ``resolved`` on the next analysis, so they leave the
+report's totals.  Suppressed ones stay suppressed (that was a person's decision).  Only rules
+known to be off count: running a hand-picked subset of rules leaves the others' findings alone.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,7 +27,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 
 from agent.store.schema import Finding
-from rules.base import Candidate, Rule, RuleContext
+from rules.base import Candidate, Rule, RuleContext, RuleSelection, registered_rules
 
 log = logging.getLogger(__name__)
 _TABLE = cast(Table, Finding.__table__)
@@ -48,6 +54,8 @@ class AnalyzeResult:
     produced: dict[str, int] = field(default_factory=dict)  # rule id → findings
     errors: dict[str, str] = field(default_factory=dict)  # rule id → error
     seconds: dict[str, float] = field(default_factory=dict)  # rule id → evaluation time
+    warnings: dict[str, list[str]] = field(default_factory=dict)  # rule id → what to fix
+    retired: dict[str, int] = field(default_factory=dict)  # rule off or gone → findings resolved
     new: int = 0
     resolved: int = 0
 
@@ -61,8 +69,15 @@ def analyze(
     rules: Sequence[Rule],
     window_days: int = 30,
     now: datetime | None = None,
+    disabled: Collection[str] | None = None,
 ) -> AnalyzeResult:
-    """Run ``rules`` over the last ``window_days`` whole days and upsert their findings."""
+    """Run ``rules`` over the last ``window_days`` whole days and upsert their findings.
+
+    ``disabled``: ids of rules turned off, whose findings are resolved (default: those
+    :func:`rules.base.configured_rules` left out, when ``rules`` is its result).
+    """
+    if disabled is None:
+        disabled = rules.disabled if isinstance(rules, RuleSelection) else ()
     now = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
     # Whole UTC days, today excluded: daily billing rows are never cut in half, today's
     # incomplete data does not dilute averages, and reruns within a day agree.
@@ -74,6 +89,7 @@ def analyze(
         produced: dict[str, list[Candidate]] = {}
         for rule in rules:
             began = time.perf_counter()
+            ctx.warnings.clear()
             try:
                 with conn.begin_nested():
                     produced[rule.rule_id] = list(rule.evaluate(ctx))
@@ -83,8 +99,12 @@ def analyze(
                 continue
             finally:
                 result.seconds[rule.rule_id] = round(time.perf_counter() - began, 4)
+                if ctx.warnings:
+                    result.warnings[rule.rule_id] = list(ctx.warnings)
             result.produced[rule.rule_id] = len(produced[rule.rule_id])
         _upsert(conn, produced, now, result)
+        running = {rule.rule_id for rule in rules}
+        _retire(conn, set(disabled) - running, running, result)
     return result
 
 
@@ -135,6 +155,27 @@ def _upsert(
     for fp in gone:
         conn.execute(update(f).where(f.c.fingerprint == fp).values(status="resolved"))
     result.resolved = len(gone)
+
+
+def _retire(conn: Connection, disabled: set[str], running: set[str], result: AnalyzeResult) -> None:
+    """Resolve the open / acknowledged findings of rules turned off (``disabled``) or no longer
+    registered; suppressed findings keep their status."""
+    f = _TABLE
+    live = ("open", "acknowledged")
+    known = registered_rules()
+    owners = {
+        rule_id
+        for (rule_id,) in conn.execute(
+            select(f.c.rule_id).where(f.c.status.in_(live)).group_by(f.c.rule_id)
+        )
+    }
+    retire = sorted(r for r in owners if r in disabled or (r not in known and r not in running))
+    for rule_id in retire:
+        done = conn.execute(
+            update(f).where(f.c.rule_id == rule_id, f.c.status.in_(live)).values(status="resolved")
+        )
+        result.retired[rule_id] = int(done.rowcount or 0)
+        result.resolved += result.retired[rule_id]
 
 
 def end_of_data(engine: Engine) -> datetime:

@@ -30,7 +30,7 @@ class IdleGpuConfig(RuleConfig):
     idle_days: int = Field(7, ge=1, le=60, description="look-back for utilization")
     max_utilization: float = Field(5.0, gt=0, le=100, description="percent; peak below is idle")
     min_coverage: float = Field(0.8, gt=0, le=1, description="share of hours with a reading")
-    min_monthly_savings: Decimal = Field(Decimal("10"), ge=0)
+    min_monthly_savings: Decimal = Field(Decimal("10"), ge=0, description="smaller is noise")
 
 
 class IdleGpu(Rule):

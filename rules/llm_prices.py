@@ -230,19 +230,40 @@ class Price:
         }
 
 
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def toml_key(name: str) -> str:
+    """``name`` as a TOML key: bare when it may be, else quoted (model ids have dots)."""
+    return name if _BARE_KEY.match(name) else '"' + name.replace('"', '\\"') + '"'
+
+
 @dataclass
 class Pricer:
-    """Looks prices up once per model and remembers the models nobody could price."""
+    """Looks prices up once per model and remembers the models nobody could price.
+
+    With ``ctx`` and ``rule_id`` (:meth:`for_rule`), an unknown model is also a warning of the
+    analysis, naming the config table that would price it: a rule that cannot price a model
+    produces no figure for it, and the user must learn why without reading a log.
+    """
 
     overrides: dict[str, ModelPrice]
     at: datetime  # prices in force at this time (the window's end: what the change saves)
     batch_discount: Decimal = Decimal("0.5")
     unknown: dict[str, str] = field(default_factory=dict)  # model → why
+    ctx: RuleContext | None = None
+    rule_id: str | None = None
     _cache: dict[tuple[str | None, str], Price | None] = field(default_factory=dict)
 
     @classmethod
-    def for_rule(cls, ctx: RuleContext, cfg: LlmRuleConfig) -> Pricer:
-        return cls(dict(cfg.prices), ctx.end.replace(tzinfo=UTC), cfg.batch_discount)
+    def for_rule(cls, ctx: RuleContext, cfg: LlmRuleConfig, rule_id: str) -> Pricer:
+        return cls(
+            dict(cfg.prices),
+            ctx.end.replace(tzinfo=UTC),
+            cfg.batch_discount,
+            ctx=ctx,
+            rule_id=rule_id,
+        )
 
     def lookup(self, provider: str | None, model: str) -> Price | None:
         key = (provider, model)
@@ -273,6 +294,12 @@ class Pricer:
             f"{PRICE_TABLE} ({errors[0] if errors else 'no match'}); add it to the rule's prices"
         )
         log.warning("no price for LLM model %s", self.unknown[model])
+        if self.ctx is not None and self.rule_id is not None:
+            self.ctx.warn(
+                f"no price for model {model!r} (provider {provider!r}) in {PRICE_TABLE}; its "
+                f"requests are left out (add [rules.{self.rule_id}.prices.{toml_key(model)}] "
+                "with input and output per million tokens)"
+            )
         return None
 
     def warning(self, models: Iterable[str]) -> dict[str, Any]:

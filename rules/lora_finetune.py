@@ -15,16 +15,21 @@ The rule fires on a training job (inventory ``resource_type = training_job``) th
 * is a fine-tune, not a pre-training run that LoRA cannot replace (``require_finetune``): a word
   such as ``ft``, ``finetune``, ``sft``, ``dpo``, ``rlhf`` or ``instruct`` in its name / tags /
   hyperparameters, a base-model hyperparameter (``model_name_or_path`` …), or a parsed model size;
+* is not a trial of a hyperparameter-tuning (HPO) job, whose "tuning" is a search over settings,
+  not a fine-tune to replace one for one: no ``tuning_job_arn`` / ``tuning_job_name`` in the
+  inventory, no ``_tuning_objective_metric`` hyperparameter (SageMaker automatic model tuning
+  adds it to every training job it launches), and no word of ``hpo_markers`` (``hpo``,
+  ``hyperparameter``, ``hparam``, ``sweep`` …) in the job name or tags;
 * and is big: ≥ ``min_gpus`` GPUs (instance count × GPUs per instance, from the inventory's
   ``gpu_count`` / ``accelerator_count`` or the small table below) or a base model of
   ≥ ``min_model_billions`` parameters (a size such as ``70b`` or ``8x7b`` in the job name,
   tags or hyperparameters).
 
 Savings = GPU-hours × rate × (1 − ``lora_gpu_share``), where GPU-hours × rate is the job's own
-effective cost of its instance-hour rows in the window, scaled to a 730-hour month (the training
-cadence is assumed to continue, as for ``spot-training``).  ``lora_gpu_share`` (25 %) is the share
-of the GPUs a LoRA / QLoRA run would need.  Confidence is low: adapters suit most instruction
-and domain tuning, but not every task; run an evaluation before switching.
+effective cost of its instance-hour usage rows in the window, scaled to a 730-hour month (the
+training cadence is assumed to continue, as for ``spot-training``).  ``lora_gpu_share`` (25 %)
+is the share of the GPUs a LoRA / QLoRA run would need.  Confidence is low: adapters suit most
+instruction and domain tuning, but not every task; run an evaluation before switching.
 """
 
 from __future__ import annotations
@@ -81,6 +86,7 @@ _GCP_ACCEL = re.compile(r"^a\d+-[a-z]+-(\d+)g$")
 # Parameter counts written as 70b, 1.5b, 8x7b (a mixture of experts: counted n × size).
 _SIZE = re.compile(r"(?<![a-z0-9.])(?:(\d+)x)?(\d+(?:\.\d+)?)b(?![a-z0-9])")
 _WORDS = re.compile(r"[^a-z0-9]+")
+TUNING_HYPERPARAMETER = "_tuning_objective_metric"  # SageMaker HPO adds it to each trial job
 _OFF = frozenset({"", "0", "false", "no", "none", "off", "null", "disabled"})
 
 
@@ -133,6 +139,10 @@ class LoraConfig(RuleConfig):
         ),
         description="words that mark a fine-tune (LoRA cannot replace pre-training)",
     )
+    hpo_markers: tuple[str, ...] = Field(
+        ("hpo", "hpt", "hyperparameter", "hyperparameters", "hyperparam", "hparam", "hparams"),
+        description="words of a job name / tag that mark a hyperparameter-tuning trial",
+    )
     base_model_keys: tuple[str, ...] = Field(
         ("model_name_or_path", "base_model", "model_id", "pretrained_model", "model_name"),
         description="hyperparameters naming the model being fine-tuned",
@@ -149,6 +159,7 @@ class _Job:
     billions: float | None
     peft: str | None  # what gave PEFT away
     finetune: str | None  # what marks it a fine-tune
+    hpo: str | None  # what marks it a hyperparameter-tuning trial
     hyperparameters_known: bool
 
 
@@ -174,7 +185,7 @@ class LoraInsteadOfFullFinetune(Rule):
             job = self._read(rid, attrs, cfg)
             big_gpus = job.gpus is not None and job.gpus >= cfg.min_gpus
             big_model = job.billions is not None and job.billions >= cfg.min_model_billions
-            if job.peft or not (big_gpus or big_model):
+            if job.peft or job.hpo or not (big_gpus or big_model):
                 continue
             if cfg.require_finetune and not job.finetune:
                 continue
@@ -279,8 +290,19 @@ class LoraInsteadOfFullFinetune(Rule):
             elif billions is not None:
                 finetune = f"a {billions:g}B base model"
 
+        hpo = None
+        for key in ("tuning_job_arn", "tuning_job_name"):
+            if attrs.get(key):
+                hpo = f"{key} {attrs[key]}"
+        if hpo is None and any(k.lower() == TUNING_HYPERPARAMETER for k in hp):
+            hpo = f"hyperparameter {TUNING_HYPERPARAMETER} (set by automatic model tuning)"
+        for text in labelled:
+            hit = sorted(set(words(text)) & set(cfg.hpo_markers))
+            if hpo is None and hit:
+                hpo = f"{hit[0]!r} in {text!r}"
+
         gpus, source = LoraInsteadOfFullFinetune._gpus(attrs)
-        return _Job(name, gpus, source, billions, peft, finetune, isinstance(raw_hp, dict))
+        return _Job(name, gpus, source, billions, peft, finetune, hpo, isinstance(raw_hp, dict))
 
     @staticmethod
     def _gpus(attrs: Mapping[str, Any]) -> tuple[int | None, str]:

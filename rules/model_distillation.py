@@ -119,7 +119,7 @@ class ModelDistillation(Rule):
         groups = grouped(
             ctx, [r.app], extra=[short.label("short")], conditions=[r.operation != "embeddings"]
         )
-        pricer = Pricer.for_rule(ctx, cfg)
+        pricer = Pricer.for_rule(ctx, cfg, self.rule_id)
         by_subject: dict[tuple[str | None, str | None, str], list[Group]] = {}
         for g in groups:
             by_subject.setdefault((g.keys[0], g.provider, g.model), []).append(g)
@@ -137,7 +137,7 @@ class ModelDistillation(Rule):
             large = pricer.lookup(provider, model)
             small = pricer.lookup(provider, small_model)
             if large is None or small is None or large.currency != small.currency:
-                continue  # unpriced (warning logged): no figure rather than a wrong one
+                continue  # unpriced (an analysis warning names it): no figure, not a wrong one
             cost_large = Decimal(0)
             cost_small = Decimal(0)
             for g in mine:

@@ -56,7 +56,7 @@ from rules.base import (
     RuleContext,
     money,
 )
-from rules.queries import in_window
+from rules.queries import in_window, usage_only
 from rules.resource_facts import (
     as_datetime,
     billing,
@@ -283,7 +283,7 @@ class OffhoursSchedule(Rule):
             )
             .where(
                 in_window(ctx),
-                c.charge_category == "Usage",
+                usage_only(),
                 c.resource_id.in_(sorted(currencies)),
             )
             .group_by(c.resource_id, c.charge_period_start, c.charge_period_end, c.billing_currency)

@@ -33,6 +33,9 @@ figure standing alone):
    invocation at all.  Covered hours run from the endpoint's first invocations reading to its
    collector's latest reading (of any series): a missing datapoint is a zero only while the
    endpoint is being measured, never before its series starts or after the collector stopped.
+   An hour carries traffic when any reading in it is above zero: sub-hour readings (5-minute
+   CloudWatch periods) are bucketed to their clock hour in SQL, so a call every 15 minutes is
+   a busy hour, not 20 busy minutes (:func:`rules.resource_facts.coverage`).
    Scale-to-zero autoscaling (inference components), serverless or asynchronous inference stop
    paying in those hours.  Savings = zero-traffic share × the endpoint's hourly rate (cost ÷
    billed hours) × 730 h.

@@ -100,7 +100,7 @@ class PromptCaching(Rule):
             source=calls,
             extra=[func.sum(case((cold, 1), else_=0)).label("cold")],
         )
-        pricer = Pricer.for_rule(ctx, cfg)
+        pricer = Pricer.for_rule(ctx, cfg, self.rule_id)
         by_subject: dict[tuple[str | None, str | None, str], list[Group]] = {}
         for g in groups:
             by_subject.setdefault((g.keys[0], g.provider, g.model), []).append(g)
@@ -118,7 +118,7 @@ class PromptCaching(Rule):
                 continue
             price = pricer.lookup(provider, model)
             if price is None:
-                # an unknown model: say so instead of pricing it at $0 (warning logged)
+                # an unknown model: the analysis warns (Pricer) instead of pricing it at $0
                 continue
             if not price.caches:
                 continue  # no cache-read price: the provider does not cache this model

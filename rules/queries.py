@@ -8,9 +8,12 @@ callers join them and aggregate further in the database.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Subquery, func, select
+from sqlalchemy import ColumnElement, DateTime, Subquery, func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from agent.store.schema import CostLineItem, Resource, UsageMetric
 from rules.base import RuleContext
@@ -23,6 +26,40 @@ def attr(key: str) -> Any:
     return Resource.attributes[key]
 
 
+class hour_bucket(FunctionElement[datetime]):
+    """``hour_bucket(ts)``: the timestamp's UTC hour (``date_trunc('hour', ts)`` on PostgreSQL,
+    ``strftime('%Y-%m-%d %H', ts)`` text on SQLite) — a GROUP BY / COUNT(DISTINCT …) key for
+    "hours with a reading", whatever the readings' period.  Compare buckets with each other only
+    (the two dialects return different types)."""
+
+    type = DateTime()
+    inherit_cache = True
+    name = "hour_bucket"
+
+
+@compiles(hour_bucket)
+def _hour_bucket_default(element: hour_bucket, compiler: SQLCompiler, **kw: Any) -> str:
+    (ts,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"date_trunc('hour', {ts})"
+
+
+@compiles(hour_bucket, "sqlite")
+def _hour_bucket_sqlite(element: hour_bucket, compiler: SQLCompiler, **kw: Any) -> str:
+    (ts,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"strftime('%Y-%m-%d %H', {ts})"
+
+
+USAGE = "Usage"
+
+
+def usage_only(column: Any = CostLineItem.charge_category) -> ColumnElement[bool]:
+    """Rows of what running something costs (FOCUS ``ChargeCategory = Usage``).  Taxes,
+    credits, refunds, purchases and adjustments land on a resource's rows too, but are not
+    caused by its hours: tax would inflate what stopping it saves, a credit would hide it.
+    Every rule that prices a resource from its bill filters with this."""
+    return cast("ColumnElement[bool]", column == USAGE)
+
+
 def in_window(ctx: RuleContext, column: Any = CostLineItem.charge_period_start) -> Any:
     return (column >= ctx.start) & (column < ctx.end)
 
@@ -31,8 +68,9 @@ def resource_costs(
     ctx: RuleContext, *conditions: ColumnElement[bool], effective: bool = True
 ) -> Subquery:
     """Per (resource_id, currency) in the window: ``cost`` (exact), ``first``/``last`` charge
-    hour and ``rows`` (line items); only rows with a resource id and matching ``conditions``
-    (written on ``cost_line_items`` columns; read from the analysis's daily rollup).
+    hour and ``rows`` (line items); only usage rows (:func:`usage_only`) with a resource id and
+    matching ``conditions`` (written on ``cost_line_items`` columns; read from the analysis's
+    daily rollup).
 
     ``cost`` is exact (see :func:`rules.daily.total`): read it, never ``SUM()`` it again in SQL
     (on SQLite it travels as exact integer parts in text); total it in Python or sum the rows.
@@ -50,6 +88,7 @@ def resource_costs(
         .where(
             in_window(ctx, d.charge_period_start),
             d.resource_id.is_not(None),
+            usage_only(d.charge_category),
             *(on_daily(cond) for cond in conditions),
         )
         .group_by(d.resource_id, d.billing_currency)

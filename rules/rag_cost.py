@@ -10,8 +10,11 @@ knowledge lives:
   changes) plus any dedicated hosting a tuned model needs.
 
 Monthly cost at volume V is ``V × per_request + fixed``; the two lines cross at the break-even
-volume ``V* = (fixed_ft − fixed_rag) / (per_request_rag − per_request_ft)`` (none when one
-design is cheaper at every volume).  With accuracy figures, the cost per *correct* answer —
+volume ``V* = (fixed_ft − fixed_rag) / (per_request_rag − per_request_ft)`` when that is a
+positive volume — whichever design has the more expensive request, as long as it has the
+cheaper fixed cost (none when one design is cheaper at every volume: equal per-request costs,
+or one design cheaper both per request and per month).  Above V* the design with the cheaper
+request wins.  With accuracy figures, the cost per *correct* answer —
 Cost-of-Pass (Erol et al., arXiv 2504.13359) — is ``monthly cost / (V × accuracy)``: a cheaper
 design that answers wrongly more often can cost more per useful answer.  Money is Decimal
 throughout; accuracies are fractions in (0, 1].
@@ -53,12 +56,21 @@ class Comparison:
 
     @property
     def break_even(self) -> Decimal | None:
-        """Requests a month above which fine-tuning is cheaper (None: never crosses)."""
+        """Requests a month at which both designs cost the same (None: the lines never cross
+        at a positive volume); above it :attr:`cheaper_above_break_even` is cheaper."""
         slope = self.rag.per_request - self.finetune.per_request
         fixed = self.finetune.fixed_monthly - self.rag.fixed_monthly
-        if slope <= 0 or fixed <= 0:
+        if slope == 0:
             return None
-        return (fixed / slope).quantize(Decimal(1))
+        volume = fixed / slope
+        return volume.quantize(Decimal(1)) if volume > 0 else None
+
+    @property
+    def cheaper_above_break_even(self) -> Design | None:
+        """The design with the cheaper request: the cheaper one above the break-even volume."""
+        if self.break_even is None:
+            return None
+        return self.rag if self.rag.per_request < self.finetune.per_request else self.finetune
 
     def cheaper(self, by_cost_of_pass: bool = True) -> Design:
         """The design with the lower cost per correct answer when both accuracies are known,
@@ -82,11 +94,13 @@ class Comparison:
             }
 
         be = self.break_even
+        above = self.cheaper_above_break_even
         return {
             "requests_per_month": str(self.volume.quantize(Decimal(1))),
             "rag": design(self.rag),
             "finetune": design(self.finetune),
             "break_even_requests_per_month": str(be) if be is not None else None,
+            "cheaper_above_break_even": above.name if above is not None else None,
             "formula": "monthly = V × per_request + fixed; V* = Δfixed / Δper_request; "
             "cost per correct answer = monthly / (V × accuracy)",
         }

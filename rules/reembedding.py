@@ -84,7 +84,7 @@ class Reembedding(Rule):
                 ).group_by(calls.c.app, calls.c.provider, calls.c.model)
             )
         }
-        pricer = Pricer.for_rule(ctx, cfg)
+        pricer = Pricer.for_rule(ctx, cfg, self.rule_id)
         by_subject: dict[tuple[str | None, str | None, str], list[Group]] = {}
         for g in repeats:
             by_subject.setdefault((g.keys[0], g.provider, g.model), []).append(g)
@@ -94,7 +94,7 @@ class Reembedding(Rule):
             costs = [cost_of(pricer, g) for g in mine]
             currency = currency_of(pricer, mine[0])
             if currency is None or any(c is None for c in costs):
-                continue  # unpriced model: named in the log's warning, never priced at $0
+                continue  # unpriced model: named in an analysis warning, never priced at $0
             saved = sum((c for c in costs if c is not None), Decimal(0))
             monthly = (ctx.monthly(saved) / cfg.log_sample_rate).quantize(CENT)
             if monthly < cfg.min_monthly_savings:

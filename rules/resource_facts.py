@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 
 from agent.store.schema import CostLineItem, Resource, UsageMetric
 from rules import daily
 from rules.base import RuleContext, money
 from rules.daily import daily_costs, on_daily
-from rules.queries import in_window
+from rules.queries import hour_bucket, in_window, usage_only
 
 ENDPOINT_TYPES = ("sagemaker_endpoint", "vertex_endpoint")
 HOUR_UNITS = frozenset({"h", "hr", "hrs", "hour", "hours"})  # pricing units of instance-hours
@@ -118,7 +118,7 @@ def _billing(ctx: RuleContext, *conditions: ColumnElement[bool]) -> dict[str, Bi
         .where(
             in_window(ctx, d.charge_period_start),
             d.resource_id.is_not(None),
-            d.charge_category == "Usage",
+            usage_only(d.charge_category),
             *(on_daily(cond) for cond in conditions),
         )
         .group_by(d.resource_id, d.billing_currency)
@@ -157,7 +157,8 @@ class Coverage:
     recent_total: float  # over the look-back
     recent_readings: int
     last_active: datetime | None  # latest reading above zero
-    active_hours: float  # Σ period of readings above zero, in hours
+    active_hours: float  # hours with traffic: distinct clock hours of sub-hour readings
+    #                      above zero, plus the length of hour-or-longer readings above zero
     peak_hourly: float  # largest reading scaled to an hour (a 5-minute count × 12)
     source_last: datetime  # latest reading (any resource, any metric) of its collector
     since: datetime
@@ -186,6 +187,12 @@ def coverage(ctx: RuleContext, metric: str, since: datetime) -> dict[str, Covera
     )
     recent = m.ts >= since
     active = m.value > 0
+    # Hours with traffic.  Readings shorter than an hour (CloudWatch 1- or 5-minute periods)
+    # are bucketed to their clock hour and counted once per hour: summing their lengths would
+    # call an endpoint busy every 15 minutes 67 % idle.  Hour-or-longer readings add their
+    # length (a daily reading above zero is 24 busy hours; it cannot say which).
+    sub_hour = and_(active, m.period_s < 3600)
+    long_active = and_(active, m.period_s >= 3600)
     query = (
         select(
             m.resource_id,
@@ -195,7 +202,8 @@ def coverage(ctx: RuleContext, metric: str, since: datetime) -> dict[str, Covera
             func.sum(case((recent, m.value), else_=0.0)),
             func.sum(case((recent, 1), else_=0)),
             func.max(case((active, m.ts), else_=None)),
-            func.sum(case((active, m.period_s), else_=0)),
+            func.count(func.distinct(case((sub_hour, hour_bucket(m.ts)), else_=None))),
+            func.sum(case((long_active, m.period_s), else_=0)),
             func.max(m.value * 3600.0 / m.period_s),
             m.x_source,
         )
@@ -203,7 +211,8 @@ def coverage(ctx: RuleContext, metric: str, since: datetime) -> dict[str, Covera
         .group_by(m.resource_id, m.x_source)
     )
     out: dict[str, Coverage] = {}
-    for rid, n, first, total, rtotal, rn, last, active_s, peak, source in ctx.conn.execute(query):
+    rows = ctx.conn.execute(query)
+    for rid, n, first, total, rtotal, rn, last, short_h, long_s, peak, source in rows:
         src_last = source_last.get(source)
         if rid in out and out[rid].readings >= int(n):
             continue  # one resource fed by two sources: keep the better-covered series
@@ -214,7 +223,7 @@ def coverage(ctx: RuleContext, metric: str, since: datetime) -> dict[str, Covera
             recent_total=float(rtotal or 0),
             recent_readings=int(rn or 0),
             last_active=as_datetime(last),
-            active_hours=float(active_s or 0) / 3600,
+            active_hours=float(short_h or 0) + float(long_s or 0) / 3600,
             peak_hourly=float(peak or 0),
             source_last=as_datetime(src_last) or ctx.start,
             since=since,

@@ -7,11 +7,15 @@ the price of a lookup.  The duplicate rate is measured in SQL with ``LAG(ts)`` o
 ``(app, provider, model, prompt_hash) ORDER BY ts`` (SQLite ≥ 3.25 and PostgreSQL): a request is a
 duplicate when the previous occurrence of its hash is at most ``ttl_hours`` earlier.
 
-Savings = duplicate share × the app's LLM cost in the window (every chat request priced per
-request from the price table, see :mod:`rules.llm_prices`), scaled to a 730-hour month and divided
-by ``log_sample_rate``.  Embedding calls are left to ``reembedding``.  Confidence is medium: the
-repeats are measured, but whether an answer may be reused (personalised, non-deterministic or
-time-sensitive replies) is the app owner's call.
+Savings = what the duplicates cost: per (model, tier band) group, its duplicates ÷ its requests ×
+its cost (every chat request priced per request from the price table, see
+:mod:`rules.llm_prices`), summed over the app's priced models, scaled to a 730-hour month and
+divided by ``log_sample_rate``.  The threshold is the duplicate share of all the app's requests;
+the money is per model, so repeats of a cheap model are never billed at an expensive one's price,
+and an unpriced model's repeats (named in the evidence) are left out of the figure.  Embedding
+calls are left to ``reembedding``.  Confidence is medium: the repeats are measured, but whether
+an answer may be reused (personalised, non-deterministic or time-sensitive replies) is the app
+owner's call.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from rules.llm_prices import (
     LlmRuleConfig,
     Pricer,
     calls_with_previous,
+    cost_of,
+    currency_of,
     dec,
     grouped,
     overlap_key,
@@ -81,7 +87,7 @@ class ResponseCache(Rule):
             source=calls,
             extra=[func.sum(case((duplicate, 1), else_=0)).label("duplicates")],
         )
-        pricer = Pricer.for_rule(ctx, cfg)
+        pricer = Pricer.for_rule(ctx, cfg, self.rule_id)
         apps = sorted({g.keys[0] for g in groups}, key=lambda a: a or "")
         for app in apps:
             mine = [g for g in groups if g.keys[0] == app]
@@ -91,8 +97,14 @@ class ResponseCache(Rule):
             if share < cfg.min_duplicate_share:
                 continue
             models = sorted({g.model for g in mine})
+            repeated: dict[str, Decimal] = {}
+            for g in mine:
+                cost, currency = cost_of(pricer, g), currency_of(pricer, g)
+                if cost is not None and currency is not None:
+                    dups = Decimal(int(g.extra["duplicates"] or 0)) / Decimal(g.n)
+                    repeated[currency] = repeated.get(currency, Decimal(0)) + dups * cost
             for name, currency, cost in per_currency(subject(app), totals(pricer, mine)):
-                saved = share * cost
+                saved = repeated[currency]
                 monthly = (ctx.monthly(saved) / cfg.log_sample_rate).quantize(CENT)
                 if monthly < cfg.min_monthly_savings:
                     continue
@@ -116,13 +128,14 @@ class ResponseCache(Rule):
                         "duplicate_share": dec(share),
                         "ttl_hours": cfg.ttl_hours,
                         "llm_cost_in_window": str(cost.quantize(CENT)),
+                        "duplicate_cost_in_window": str(saved.quantize(CENT)),
                         "savings_in_window": str(saved.quantize(CENT)),
                         "log_sample_rate": str(cfg.log_sample_rate),
                         "window_days": str(ctx.days),
                         **price_evidence(pricer, mine),
                         "formula": (
-                            "duplicate_share × llm_cost_in_window × 730 h / window hours "
-                            "/ log_sample_rate"
+                            "Σ per model (duplicates ÷ requests × its cost) × 730 h / window "
+                            "hours / log_sample_rate"
                         ),
                     },
                 )

@@ -30,6 +30,7 @@ from agent.store.prices import spot_discount
 from agent.store.schema import Resource
 from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, money
 from rules.daily import daily_costs, total
+from rules.queries import usage_only
 
 
 class SpotTrainingConfig(RuleConfig):
@@ -145,7 +146,7 @@ class SpotTraining(Rule):
             .where(
                 and_(d.charge_period_start >= ctx.start, d.charge_period_start < ctx.end),
                 func.coalesce(d.pricing_category, "Standard") != "Dynamic",
-                d.charge_category == "Usage",
+                usage_only(d.charge_category),
             )
             .group_by(
                 jobs.c.resource_id,

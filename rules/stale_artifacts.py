@@ -35,6 +35,7 @@ from sqlalchemy import String, and_, cast, func, or_, select
 
 from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleConfig, RuleContext, money
 from rules.daily import daily_costs, total
+from rules.queries import usage_only
 
 
 class StaleArtifactsConfig(RuleConfig):
@@ -45,7 +46,9 @@ class StaleArtifactsConfig(RuleConfig):
         ("*model*", "*artifact*"), description="bucket names / tags of model artifacts"
     )
     storage_services: tuple[str, ...] = Field(
-        ("Amazon Simple Storage Service", "Cloud Storage"), min_length=1
+        ("Amazon Simple Storage Service", "Cloud Storage"),
+        min_length=1,
+        description="service names of object storage",
     )
     cold_markers: tuple[str, ...] = Field(
         ("-SIA-", "-ZIA-", "-GIR-", "-GDA-", "-INT-", "Glacier", "Nearline", "Coldline", "Archive"),
@@ -151,7 +154,7 @@ class StaleArtifacts(Rule):
             .where(
                 ts >= bounds[0],
                 ts < bounds[-1],
-                c.charge_category == "Usage",
+                usage_only(c.charge_category),
                 c.resource_id.is_not(None),
                 c.service_name.in_(cfg.storage_services),
                 storage,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,33 @@ def test_init_writes_a_valid_commented_config(
 def test_missing_config_file(tmp_path: Path) -> None:
     r = cli("--config", str(tmp_path / "absent.toml"), "db", "upgrade")
     assert r.exit_code == 2 and "costagent init" in r.stderr
+
+
+def test_llm_requests_defaults_reach_every_request_log_rule(tmp_path: Path) -> None:
+    """``[llm_requests]`` is declared once; a rule's own value wins (per model for prices)."""
+    path = _cfg(
+        tmp_path,
+        "[llm_requests]\nsample_rate = 0.01\n"
+        '[llm_requests.prices."m-a"]\ninput = 1\noutput = 2\n'
+        '[llm_requests.prices."m-b"]\ninput = 5\n'
+        "[rules.prompt-caching]\nlog_sample_rate = 0.5\n"
+        '[rules.prompt-caching.prices."m-b"]\ninput = 4\n',
+    )
+    merged = load_settings(path).rule_settings()
+    assert merged["prompt-caching"]["log_sample_rate"] == 0.5  # its own
+    assert merged["response-cache"]["log_sample_rate"] == Decimal("0.01")  # the shared one
+    assert merged["rag-vs-finetune"]["log_sample_rate"] == Decimal("0.01")
+    assert merged["prompt-caching"]["prices"] == {
+        "m-a": {"input": 1, "output": 2},
+        "m-b": {"input": 4},
+    }
+    assert merged["batch-inference"]["prices"]["m-b"] == {"input": 5}
+    assert "log_sample_rate" not in merged.get("idle-gpu", {})  # not a request-log rule
+    assert "idle-gpu" not in merged
+
+
+def test_a_bad_shared_price_names_the_model_and_key(tmp_path: Path) -> None:
+    path = _cfg(tmp_path, '[llm_requests.prices."m-a"]\ninput = 1\noutptu = 2\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert "llm_requests.prices: m-a.outptu: unknown key (typo?)" in str(info.value)

@@ -80,6 +80,12 @@ def test_idle_gpu_fires_only_with_a_week_of_idle_readings(engine: Engine) -> Non
         *daily_cost("i-idle", "100"),
         *daily_cost("i-busy", "100"),
         *daily_cost("i-sparse", "100"),
+        # Not what running it costs: tax on the machine's usage and a promotional credit.
+        *(
+            {**row, "charge_category": category, "x_usage_type": None}
+            for category, amount in (("Tax", "800"), ("Credit", "-300"))
+            for row in daily_cost("i-idle", amount, days=1)
+        ),
     ]
     load(
         engine,
@@ -95,7 +101,8 @@ def test_idle_gpu_fires_only_with_a_week_of_idle_readings(engine: Engine) -> Non
     assert result.errors == {}
     found = [f for f in list_findings(engine) if f["rule_id"] == "idle-gpu"]
     assert [f["subject"] for f in found] == ["i-idle"]
-    # $100 × 30 days = $3,000 in 720 h → × 730 / 720 = $3,041.67 a month.
+    # $100 × 30 days = $3,000 in 720 h → × 730 / 720 = $3,041.67 a month (the $800 tax and
+    # the −$300 credit are not usage: left out).
     assert found[0]["monthly_savings"] == Decimal("3041.67")
     evidence = found[0]["evidence"]
     assert evidence["peak_gpu_utilization_pct"] == 3.0

@@ -160,6 +160,130 @@ def test_compare_command(engine: Engine, db_url: str, tmp_path: Path) -> None:
     assert data["rag"]["per_request"] == "0.015001"
     assert data["rag"]["fixed_monthly"] == "0.00"  # no vector store named here
     assert data["rag"]["accuracy"] == "0.9" and data["finetune"]["cost_per_correct_answer"]
+    assert data["cheaper_above_break_even"] == "finetune"
+    assert data["price_sources"] == {
+        "generation": ["generation model: config: apps.support-bot.input/output_price_per_mtok"],
+        "finetuned": ["generation model: config: apps.support-bot.input/output_price_per_mtok"],
+        "embedding": ["query embedding: config: default (0.02 per million tokens)"],
+    }
     missing = cli("--db", db_url, "compare", "rag-vs-finetune", "--app", "support-bot")
     assert missing.exit_code == 2
-    assert "input_price_per_mtok" in missing.output and "--set" in missing.output
+    assert "training_cost" in missing.output and "--set" in missing.output
+    assert "[rules.rag-vs-finetune.apps.support-bot]" in missing.output
+    # Without prices the logged model is looked up in the price table, which does not know
+    # this unversioned Bedrock id: a usage error naming it and what to set, never $0.
+    unpriced = cli(
+        "--db",
+        db_url,
+        "compare",
+        "rag-vs-finetune",
+        "--app",
+        "support-bot",
+        "--set",
+        "training_cost=1800",
+    )
+    assert unpriced.exit_code == 2
+    assert "'anthropic.claude-3-5-sonnet'" in unpriced.output
+    assert "input_price_per_mtok" in unpriced.output
+
+
+def test_break_even_when_the_cheaper_request_has_the_larger_fixed_cost() -> None:
+    # RAG: $0.002 a request + $900 a month; fine-tuned: $0.01 a request + $100 a month.  Both
+    # differences are negative and the lines still cross: V* = (100 − 900) / (0.002 − 0.01) =
+    # −800 / −0.008 = 100,000 (RAG 200 + 900 = FT 1,000 + 100 = $1,100); above it RAG wins.
+    c = Comparison(
+        Design("rag", Decimal("0.002"), Decimal(900)),
+        Design("finetune", Decimal("0.01"), Decimal(100)),
+        Decimal(50_000),
+    )
+    assert c.break_even == Decimal(100_000)
+    assert c.cheaper_above_break_even is c.rag
+    assert c.as_evidence()["cheaper_above_break_even"] == "rag"
+    # One design cheaper both per request and per month: no crossing at a positive volume.
+    never = Comparison(
+        Design("rag", Decimal("0.002"), Decimal(100)),
+        Design("finetune", Decimal("0.01"), Decimal(900)),
+        Decimal(50_000),
+    )
+    assert never.break_even is None and never.cheaper_above_break_even is None
+    same = Comparison(Design("rag", Decimal(1), Decimal(1)), Design("finetune", Decimal(1), 0), 1)
+    assert same.break_even is None
+
+
+def test_prices_from_the_price_table_with_retrieval_and_store_share(engine: Engine) -> None:
+    seed(engine, END)
+    app = {
+        "current": "finetune",
+        "model": "gemini-2.5-flash",  # table: $0.30 in / $2.50 out per million
+        "provider": "google",
+        "finetuned_model": "gemini-2.5-flash-lite",  # table: $0.10 in / $0.40 out
+        "prompt_tokens": 600,
+        "retrieval_cost_per_request": "0.0004",
+        "vector_store_resources": [STORE],
+        "vector_store_share": "0.5",
+        "training_cost": "1800",
+    }
+    result = analyze(
+        engine,
+        configured_rules({"rag-vs-finetune": {"apps": {"support-bot": app}}}),
+        window_days=30,
+        now=NOW,
+    )
+    assert "rag-vs-finetune" not in result.warnings  # (prompt-caching warns of this log)
+    [f] = [f for f in list_findings(engine) if f["rule_id"] == "rag-vs-finetune"]
+    # V = 300 × 730 / 720 = 304.1667 a month.
+    # RAG per request = (3000 × 0.30 + 400 × 2.50) / 1e6 + 50 × 0.02 / 1e6 + 0.0004 retrieval
+    #   = 0.0009 + 0.001 + 0.000001 + 0.0004 = 0.002301; fixed = half the store's
+    #   $300 × 730 / 720 = 152.0833 → monthly 152.7832
+    # FT per request = (600 × 0.10 + 400 × 0.40) / 1e6 = 0.00022; fixed 1800 → 1800.0669
+    # saving = 1800.0669 − 152.7832 = 1647.28; V* = 1647.9167 / 0.002081 = 791,887
+    assert f["monthly_savings"] == Decimal("1647.28")
+    ev = f["evidence"]
+    assert ev["rag"]["per_request"] == "0.002301" and ev["finetune"]["per_request"] == "0.000220"
+    assert ev["rag"]["fixed_monthly"] == "152.08" and ev["vector_store_monthly_total"] == "304.17"
+    assert ev["break_even_requests_per_month"] == "791887"
+    assert ev["price_sources"]["generation"] == [
+        "gemini-2.5-flash: genai-prices 0.2.3 (bundled snapshot): google/gemini-2.5-flash"
+    ]
+    assert ev["price_sources"]["finetuned"][0].startswith("gemini-2.5-flash-lite: genai-prices")
+
+
+def test_an_unpriced_model_is_a_warning_not_a_zero(engine: Engine) -> None:
+    seed(engine, END)
+    app = {"current": "finetune", "training_cost": "1800", "prompt_tokens": 600}
+    result = analyze(
+        engine,
+        configured_rules({"rag-vs-finetune": {"apps": {"support-bot": app}}}),
+        window_days=30,
+        now=NOW,
+    )
+    assert result.produced["rag-vs-finetune"] == 0
+    [warning] = result.warnings["rag-vs-finetune"]
+    assert "'support-bot'" in warning and "'anthropic.claude-3-5-sonnet'" in warning
+    assert "[rules.rag-vs-finetune.apps.support-bot]" in warning
+
+
+def test_sampled_log_and_shared_private_prices_from_llm_requests(engine: Engine) -> None:
+    """``[llm_requests]`` declares the 1 % sample and the private price once; the rule gets both
+    through ``Settings.rule_settings()`` (no price in the app's own table)."""
+    from agent.config import Settings
+
+    seed(engine, END)
+    app = {k: v for k, v in APP.items() if not k.endswith("_price_per_mtok")}
+    settings = Settings(
+        llm_requests={
+            "sample_rate": "0.01",
+            "prices": {"anthropic.claude-3-5-sonnet": {"input": "3", "output": "15"}},
+        },
+        rules={"rag-vs-finetune": {"apps": {"support-bot": {**app, "current": "finetune"}}}},
+    )
+    rules = configured_rules(settings.rule_settings())
+    analyze(engine, rules, window_days=30, now=NOW)
+    [f] = [f for f in list_findings(engine) if f["rule_id"] == "rag-vs-finetune"]
+    # V = 300 × 730 / 720 / 0.01 = 30,416.67 requests/month (the log holds 1 % of them).
+    # RAG = 30,416.67 × 0.015001 + 304.1667 = 760.4471; FT = 30,416.67 × 0.0078 + 1800
+    # = 2,037.25; saving = 2,037.25 − 760.4471 = 1,276.80
+    assert f["monthly_savings"] == Decimal("1276.80")
+    ev = f["evidence"]
+    assert ev["rag"]["per_request"] == "0.015001"  # 3/15 per Mtok: the shared private price
+    assert "config" in json.dumps(ev["price_sources"])  # priced by the override, not the table

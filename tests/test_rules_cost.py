@@ -23,7 +23,7 @@ from collectors.load import load, table
 from rules.base import configured_rules
 from rules.commitment_coverage import nearest_rank
 from rules.cost_anomaly import robust_z
-from rules.engine import analyze, list_findings
+from rules.engine import analyze, list_findings, set_status
 from rules.lora_finetune import gpus_per_instance, model_billions
 
 NOW = datetime(2026, 11, 20, 12, 0)
@@ -111,9 +111,15 @@ def test_pure_helpers() -> None:
     assert nearest_rank([Decimal(v) for v in range(20, 0, -1)], 10) == Decimal(2)
     assert nearest_rank([], 10) == 0
     # median 101, |dev| = 1, 3, 5, 1 → MAD 2; z = 0.6745 × 299 / 2 = 100.83775.
-    mid, mad, z = robust_z(Decimal(400), [Decimal(v) for v in (100, 104, 96, 102)])
-    assert (mid, mad, z) == (Decimal(101), Decimal(2), Decimal("100.83775"))
-    assert robust_z(Decimal(5), [Decimal(1)] * 4)[2] is None  # MAD 0, above: +∞
+    score = robust_z(Decimal(400), [Decimal(v) for v in (100, 104, 96, 102)])
+    assert (score.median, score.mad, score.z, score.scale) == (101, 2, Decimal("100.83775"), "mad")
+    # One step in the baseline: median 100, |dev| = 400, 0, 0, 0 → MAD 0, so the mean absolute
+    # deviation 100 scales it: z = 400 / (1.253314 × 100) = 3.19 < 3.5 — not a spike again.
+    step = robust_z(Decimal(500), [Decimal(v) for v in (500, 100, 100, 100)])
+    assert (step.mad, step.mean_ad, step.scale) == (0, 100, "mean_ad")
+    assert step.z is not None and step.z.quantize(Decimal("0.01")) == Decimal("3.19")
+    flat = robust_z(Decimal(5), [Decimal(1)] * 4)  # a flat baseline: +∞ above it
+    assert (flat.z, flat.scale) == (None, "flat")
     assert gpus_per_instance("ml.p4d.24xlarge") == 8
     assert gpus_per_instance("a2-highgpu-4g") == 4
     assert gpus_per_instance("ml.g5.2xlarge") == 1
@@ -141,11 +147,24 @@ def test_lora_fires_on_big_full_finetunes_only(engine: Engine) -> None:
         "pretrain-run-7": {**p4d, "hyperparameters": {"epochs": "1"}},
         # A fine-tune on 4 GPUs of an 8B model: small.
         "llama-8b-ft": {"instance_type": "ml.g5.12xlarge", "instance_count": 1},
+        # Trials of hyperparameter-tuning jobs ("tuning" is no fine-tune marker for them):
+        # launched by SageMaker automatic model tuning, and named for an HPO sweep.
+        "llama-tuning-003-1a2b3c4d": {
+            **p4d,
+            "hyperparameters": {"_tuning_objective_metric": "validation:loss", "epochs": "3"},
+        },
+        "sft-70b-hpo-trial-7": {**p4d, "hyperparameters": {"epochs": "3"}},
     }
     costs = [
         *(
             row(at + timedelta(hours=h), "75.376", resource_id=ARN + name, usage_type=TRAIN)
-            for name in ("sft-70b", "sft-70b-lora", "pretrain-run-7")
+            for name in (
+                "sft-70b",
+                "sft-70b-lora",
+                "pretrain-run-7",
+                "llama-tuning-003-1a2b3c4d",
+                "sft-70b-hpo-trial-7",
+            )
             for h in range(10)
         ),
         *(
@@ -252,6 +271,8 @@ def test_commitment_coverage_commits_to_the_hourly_floor(engine: Engine) -> None
             resource_id=gpu_vm,
             tags={"workload": "training"},
         ),
+        # A Cost Explorer account: rows without a pricing category are on demand; $4 an hour.
+        *hourly("4", account="222233334444", category=None),
         # Another account's endpoint is off for 120 of 720 hours (17 % > 10 %): floor $0.
         *hourly("10", hours=range(0, 300), account="999999999999", resource_id="ep-z"),
         *hourly("10", hours=range(420, HOURS), account="999999999999", resource_id="ep-z"),
@@ -260,7 +281,10 @@ def test_commitment_coverage_commits_to_the_hourly_floor(engine: Engine) -> None
     found = run(engine, "commitment-coverage")
     sagemaker = "AWS|123456789012|AWS SageMaker Savings Plan"
     gcp = "Google Cloud|01A-GCP|GCP Compute flexible CUD"
-    assert sorted(found) == [sagemaker, gcp]
+    explorer = "AWS|222233334444|AWS SageMaker Savings Plan"
+    assert sorted(found) == [sagemaker, explorer, gcp]
+    # $4 × 730 h × 20 % = $584.00.
+    assert found[explorer]["monthly_savings"] == Decimal("584.00")
     # 620 hours at $10, 100 at $47.688: the 72nd smallest of 720 is $10;
     # $10 × 730 h × 20 % = $1,460.00; the plan to buy: $10 × (1 − 0.20) = $8.00/h.
     f = found[sagemaker]
@@ -490,8 +514,8 @@ def test_cost_anomaly_uses_the_same_weekday(engine: Engine) -> None:
     ]
     seed(engine, costs)
     found = run(engine, "cost-anomaly")
-    spike = "Amazon SageMaker|USE1-Hosting:ml.g5.xlarge|us-east-1|2026-11-19"
-    appeared = "Amazon SageMaker|USW2-Hosting:ml.p5.48xlarge|us-west-2|2026-11-16"
+    spike = "Amazon SageMaker|USE1-Hosting:ml.g5.xlarge|us-east-1|spike"
+    appeared = "Amazon SageMaker|USW2-Hosting:ml.p5.48xlarge|us-west-2|new"
     assert sorted(found) == [spike, appeared]
     # Median of 102, 96, 104, 100 = 101; MAD = median(1, 5, 3, 1) = 2;
     # z = 0.6745 × (400 − 101) / 2 = 100.84 ≥ 3.5; excess $299 (296 %) → × 30 = $8,970.00.
@@ -507,13 +531,21 @@ def test_cost_anomaly_uses_the_same_weekday(engine: Engine) -> None:
         "2026-10-29",
         "2026-10-22",
     ]
-    # The p5 usage type is new on Mon 16 Nov (reported once): $500 × 30 = $15,000.00.
+    # The p5 usage type is new on Mon 16 Nov (one finding for its four days): $500 × 30 =
+    # $15,000.00.
     assert found[appeared]["monthly_savings"] == Decimal("15000.00")
-    assert found[appeared]["evidence"]["kind"] == "new"
+    new_ev = found[appeared]["evidence"]
+    assert (new_ev["kind"], new_ev["first_day"]) == ("new", "2026-11-16")
+    assert [d["day"] for d in new_ev["flagged_days"]] == [
+        "2026-11-16",
+        "2026-11-17",
+        "2026-11-18",
+        "2026-11-19",
+    ]
     # The noisy Tuesday: median 950, MAD 150, z = 0.6745 × 550 / 150 = 2.47 < 3.5: not flagged;
     # with a cut-off of 2.4 it is: $550 × 30 = $16,500.00.
     loose = run(engine, "cost-anomaly", {"z_threshold": "2.4"})
-    noisy_day = "Amazon EC2|BoxUsage:p4d.24xlarge|us-east-1|2026-11-17"
+    noisy_day = "Amazon EC2|BoxUsage:p4d.24xlarge|us-east-1|spike"
     assert loose[noisy_day]["monthly_savings"] == Decimal("16500.00")
 
 
@@ -557,8 +589,61 @@ def test_cost_rules_on_the_demo_month(tmp_path: Path) -> None:
     # cross-region-traffic: the demo bills no inter-region transfer.  cost-anomaly: one month
     # of data, so only 29–31 Oct have four covered same-weekday baselines, and none spikes.
     assert findings({}) == expected
-    # With three baseline weeks the 26 Oct fine-tune (2 × p4d) stands out against a median of
-    # 0 (19, 12, 5 Oct: $1,809.02, 0, 0): $1,055.264 × 30 = $31,657.92.
+    # With three baseline weeks the p4d training usage type is judged from 26 Oct.  Mon 26 Oct
+    # ($1,055.264) against 19, 12, 5 Oct ($1,809.024, 0, 0): median 0 and MAD 0, so the mean
+    # absolute deviation $603.008 scales it: z = 1,055.264 / (1.253314 × 603.008) = 1.40 < 3.5,
+    # not a spike (an earlier run on that weekday is the usual).  Tue 27 Oct ($452.256) against
+    # 20, 13, 6 Oct ($37.688, 0, 0): z = 452.256 / (1.253314 × 12.5627) = 28.72 → one finding,
+    # $452.256 × 30 = $13,567.68.
     relaxed = findings({"cost-anomaly": {"min_baseline_weeks": 3}})
-    day = ("cost-anomaly", "Amazon SageMaker|USE1-Train:ml.p4d.24xlarge|us-east-1|2026-10-26")
-    assert relaxed[day] == Decimal("31657.92")
+    spike = ("cost-anomaly", "Amazon SageMaker|USE1-Train:ml.p4d.24xlarge|us-east-1|spike")
+    assert [k for k in relaxed if k[0] == "cost-anomaly"] == [spike]
+    assert relaxed[spike] == Decimal("13567.68")
+    opened = list_findings(engine, status="open")
+    [ev] = [f["evidence"] for f in opened if f["rule_id"] == "cost-anomaly"]
+    assert (ev["day"], ev["robust_z"], ev["scale"]) == ("2026-10-27", "28.72", "mean_ad")
+
+
+def test_cost_anomaly_reports_a_step_change_once_across_daily_runs(engine: Engine) -> None:
+    """Two step changes on Tue 10 Nov, analysed every day for two weeks: the g5 usage type
+    (billed $100 a day since 1 Oct) jumps to $500, and a p5 usage type starts at $500 a day.
+    Each is one finding whose fingerprint, first_seen and status survive the daily runs; no run
+    re-flags either as a new event once the other same-weekdays start to hold the new level."""
+    step = datetime(2026, 11, 10)
+    before = days(datetime(2026, 10, 1), step - timedelta(days=1))
+    after = days(step, datetime(2026, 11, 23))
+    seed(
+        engine,
+        [
+            *daily({**dict.fromkeys(before, 100), **dict.fromkeys(after, 500)}),
+            *daily(dict.fromkeys(after, 500), usage_type="USE1-Hosting:ml.p5.48xlarge"),
+        ],
+    )
+    grown = "cost-anomaly:Amazon SageMaker|USE1-Hosting:ml.g5.xlarge|us-east-1|spike"
+    started = "cost-anomaly:Amazon SageMaker|USE1-Hosting:ml.p5.48xlarge|us-east-1|new"
+    rules = [r for r in configured_rules({}) if r.rule_id == "cost-anomaly"]
+    first_run = datetime(2026, 11, 11, 6)
+    for n in range(14):  # 11 Nov … 24 Nov, each judging the 7 days before
+        now = first_run + timedelta(days=n)
+        result = analyze(engine, rules, window_days=30, now=now)
+        assert result.errors == {}
+        assert result.new == (2 if n == 0 else 0), now
+        rows = {f["fingerprint"]: f for f in list_findings(engine)}
+        assert set(rows) == {grown, started}, now  # never a third finding
+        live = {fp for fp, f in rows.items() if f["status"] != "resolved"}
+        # The p5 type is new while 10 Nov is among the judged days (runs of 11–17 Nov).  The
+        # g5 jump: 10–16 Nov each stand out against a flat $100 (z = ∞, +$400); 17 Nov against
+        # 500, 100, 100, 100 does not (MAD 0 → MeanAD 100: z = 400 / 125.33 = 3.19), nor do the
+        # later days; so the spike is judged until 16 Nov leaves the week (run of 24 Nov).
+        assert live == {fp for fp, on in ((started, n < 7), (grown, n < 13)) if on}, now
+        if n == 0:
+            assert set_status(engine, started, "acknowledged", reason="planned p5 launch")
+        if n < 7:
+            assert rows[started]["status"] == ("open" if n == 0 else "acknowledged")
+            assert rows[started]["first_seen"] == first_run
+            # $500 × 30 = $15,000.00; the flat-$100 g5 baseline: $400 excess × 30 = $12,000.00.
+            assert rows[started]["monthly_savings"] == Decimal("15000.00")
+            assert rows[grown]["monthly_savings"] == Decimal("12000.00")
+            assert rows[started]["evidence"]["first_day"] == "2026-11-10"
+        if n < 13:
+            assert rows[grown]["first_seen"] == first_run

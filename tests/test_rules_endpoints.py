@@ -295,6 +295,50 @@ def test_overprovisioned_endpoint_rightsizes_and_scales_to_zero(engine: Engine) 
     assert vx + "9" not in floor
 
 
+def test_zero_traffic_hours_are_clock_hours_of_sub_hour_readings(engine: Engine) -> None:
+    """5-minute invocation readings (CloudWatch's fine period) with a call every 15 minutes:
+    every hour that has one carries traffic, however short the readings are."""
+    ep = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/"
+
+    def five_minute(rid: str, busy: Callable[[int], bool]) -> list[dict[str, Any]]:
+        rows = []
+        for h in range(HOURS):
+            for k in range(12):  # readings at :00, :05 … :55; a call in every third one
+                rows.append(
+                    {
+                        "resource_id": rid,
+                        "metric": "invocations",
+                        "ts": hour(h) + timedelta(minutes=5 * k),
+                        "period_s": 300,
+                        "value": 1.0 if busy(h) and k % 3 == 0 else 0.0,
+                        "unit": "Count",
+                        "stat": "Sum",
+                    }
+                )
+        return rows
+
+    seed(
+        engine,
+        [*hourly_cost(ep + "busy5", "2.00"), *hourly_cost(ep + "half5", "2.00")],
+        [
+            *five_minute(ep + "busy5", lambda h: True),
+            *five_minute(ep + "half5", lambda h: h % 24 < 12),
+        ],
+        [
+            resource(ep + "busy5", "sagemaker_endpoint", instance_count=1),
+            resource(ep + "half5", "sagemaker_endpoint", instance_count=1),
+        ],
+    )
+    found = findings(engine, "overprovisioned-endpoint")
+    # busy5: traffic in all 720 hours (summing the 5-minute readings' lengths would give 4 ×
+    # 300 s = 20 minutes an hour: "67 % idle").  half5: traffic in 12 of every 24 hours:
+    # 360 of 720 zero → 50 % ≥ 30 %; savings = 0.5 × $2.00/h × 730 h = $730.00.
+    assert sorted(found) == [ep + "half5"]
+    ev = found[ep + "half5"]["evidence"]
+    assert (ev["hours_with_traffic"], ev["zero_traffic_hours"]) == ("360.0", "360.0")
+    assert found[ep + "half5"]["monthly_savings"] == Decimal("730.00")
+
+
 # -- offhours-schedule -----------------------------------------------------------------------------
 def _working_ny(h: int, end_hour: int = 20) -> bool:
     local = hour(h).replace(tzinfo=UTC).astimezone(NEW_YORK)

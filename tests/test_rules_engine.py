@@ -7,20 +7,26 @@ figures worked by hand in the comments.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
+import tomllib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
-from sqlalchemy import Engine, insert, select
+from pydantic import BaseModel
+from sqlalchemy import Engine, insert, select, text
 
 from agent.config import load_settings
 from agent.store.schema import Finding, SkuPrice
 from collectors.load import load, table
-from rules.base import configured_rules, validate_rule_configs
+from rules.base import configured_rules, registered_rules, validate_rule_configs
 from rules.engine import analyze, list_findings, set_status, total_savings
+from rules.llm_prices import ModelPrice
 from rules.spot_training import SpotTraining, SpotTrainingConfig
 from tests.helpers import cli
 
@@ -214,6 +220,80 @@ def test_suppression_lapses_at_its_date(engine: Engine) -> None:
     assert {f["fingerprint"]: f["status"] for f in list_findings(engine)}[fp] == "open"
 
 
+def _finding_row(fp: str, status: str) -> dict[str, Any]:
+    rule_id, _, subject = fp.partition(":")
+    return {
+        "fingerprint": fp,
+        "rule_id": rule_id,
+        "subject": subject,
+        "status": status,
+        "first_seen": NOW - timedelta(days=9),
+        "last_seen": NOW - timedelta(days=1),
+        "monthly_savings": Decimal("99"),
+        "currency": "USD",
+        "confidence": "low",
+        "title": "t",
+        "recommendation": "r",
+        "evidence": {},
+    }
+
+
+def test_findings_of_a_disabled_or_removed_rule_are_resolved(engine: Engine) -> None:
+    scenario(engine)
+    run(engine)
+    aws, gcp = f"spot-training:{AWS_JOB}", f"spot-training:{GCP_JOB}"
+    set_status(engine, aws, "acknowledged")
+    set_status(engine, gcp, "suppressed", reason="migrating")
+    # Findings of a rule an upgrade removed (no longer registered): one open, one suppressed.
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Finding),
+            [_finding_row("old-rule:a", "open"), _finding_row("old-rule:b", "suppressed")],
+        )
+
+    def statuses() -> dict[str, str]:
+        return {f["fingerprint"]: f["status"] for f in list_findings(engine)}
+
+    # A hand-picked subset of rules says nothing about the others: spot-training's findings
+    # stay as they are (the removed rule's open one is resolved all the same).
+    subset = [r for r in configured_rules({}) if r.rule_id == "idle-gpu"]
+    assert analyze(engine, subset, window_days=30, now=NOW).retired == {"old-rule": 1}
+    assert (statuses()[aws], statuses()["old-rule:a"]) == ("acknowledged", "resolved")
+    # Turned off: its acknowledged finding resolves (it leaves the totals), the suppressed one
+    # stays suppressed.
+    off = configured_rules({"spot-training": {"enabled": False}})
+    assert off.disabled == ("spot-training",)
+    result = analyze(engine, off, window_days=30, now=NOW + timedelta(hours=1))
+    assert result.retired == {"spot-training": 1} and result.resolved == 1
+    assert "spot-training" not in result.produced
+    found = statuses()
+    assert (found[aws], found[gcp]) == ("resolved", "suppressed")
+    assert (found["old-rule:a"], found["old-rule:b"]) == ("resolved", "suppressed")
+    assert total_savings(list_findings(engine, "open")) == {}
+    # Turned on again: the finding comes back open, first_seen kept.
+    run(engine, now=NOW + timedelta(hours=2))
+    rows = {f["fingerprint"]: f for f in list_findings(engine)}
+    assert (rows[aws]["status"], rows[aws]["first_seen"]) == ("open", NOW)
+    assert rows[gcp]["status"] == "suppressed"
+
+
+def test_a_rule_that_raises_keeps_its_findings(engine: Engine) -> None:
+    scenario(engine)
+    run(engine)
+    fp = f"spot-training:{AWS_JOB}"
+    set_status(engine, fp, "acknowledged")
+    # spot-training reads the inventory: without its table the rule raises (a real SQL error).
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE resources RENAME TO resources_gone"))
+    rules = [r for r in configured_rules({}) if r.rule_id == "spot-training"]
+    result = analyze(engine, rules, window_days=30, now=NOW + timedelta(days=1))
+    assert list(result.errors) == ["spot-training"]
+    assert (result.resolved, result.retired) == (0, {})
+    rows = {f["fingerprint"]: f for f in list_findings(engine)}
+    assert rows[fp]["status"] == "acknowledged" and rows[fp]["last_seen"] == NOW
+    assert rows[f"spot-training:{GCP_JOB}"]["status"] == "open"
+
+
 def test_totals_count_a_resource_once() -> None:
     findings = [
         {
@@ -288,9 +368,89 @@ def test_cli_analyze_and_findings_json(engine: Engine, db_url: str) -> None:
     }
     missing = cli("--db", db_url, "findings", "ack", "spot-training:nope")
     assert missing.exit_code == 1 and "costagent findings" in missing.output
-    csv_out = cli("--db", db_url, "findings", "--format", "csv").output.splitlines()
-    assert csv_out[0].startswith("fingerprint,rule_id,subject")
+    csv_text = cli("--db", db_url, "findings", "--format", "csv").output
+    csv_rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert csv_text.startswith("fingerprint,rule_id,subject") and len(csv_rows) == 2
+    # evidence is a JSON document, not a Python dict repr
+    by_fp = {i["fingerprint"]: i for i in items}
+    for row in csv_rows:
+        assert json.loads(row["evidence"]) == by_fp[row["fingerprint"]]["evidence"]
     with engine.connect() as conn:
         assert conn.execute(select(Finding.status).where(Finding.fingerprint == fp)).scalar() == (
             "suppressed"
         )
+
+
+# -- the documentation cannot drift from the config models ----------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+_KEY = re.compile(r'^("[^"]*"|[A-Za-z0-9_-]+)\s*=')
+
+
+def _example_rule_blocks() -> dict[str, dict[str, Any]]:
+    """Every ``[rules.<id>]`` block of deploy/costagent.example.toml, commented out or not,
+    parsed as the TOML it becomes once uncommented (sub-tables nested), by rule id."""
+    lines: dict[str, list[str]] = {}
+    current: str | None = None
+    for raw in (ROOT / "deploy" / "costagent.example.toml").read_text().splitlines():
+        line = re.sub(r"^# ?", "", raw)
+        if line.startswith("["):
+            header = re.match(r"\[rules\.([a-z0-9-]+)[.\]]", line)
+            current = header.group(1) if header else None
+        if current and (line.startswith(("[", " ")) or _KEY.match(line)):
+            lines.setdefault(current, []).append(line)
+    blocks = {}
+    for rule_id, block in lines.items():
+        # ``prices = {}`` shows the default; a [rules.<id>.prices."<model>"] example follows
+        sub = re.compile(rf"\[rules\.{re.escape(rule_id)}\.([a-z_]+)")
+        tables = {m.group(1) for text in block if (m := sub.match(text))}
+        kept = [t for t in block if not ((m := _KEY.match(t)) and m.group(1) in tables)]
+        blocks[rule_id] = tomllib.loads("\n".join(kept))["rules"][rule_id]
+    return blocks
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The model of a ``dict[str, Model]`` field (``prices``, ``apps``), else None."""
+    args = get_args(annotation)
+    if len(args) == 2 and isinstance(args[1], type) and issubclass(args[1], BaseModel):
+        return args[1]
+    return None
+
+
+def test_example_config_shows_every_rule_key_with_its_default() -> None:
+    blocks = _example_rule_blocks()
+    for rule_id, cls in registered_rules().items():
+        assert rule_id in blocks, f"deploy/costagent.example.toml has no [rules.{rule_id}]"
+        shown = blocks[rule_id]
+        fields = cls.config_model.model_fields
+        missing = sorted(set(fields) - set(shown))
+        assert not missing, f"[rules.{rule_id}] does not show {missing}"
+        for name, info in fields.items():
+            nested = _nested_model(info.annotation)
+            if nested is not None and shown[name]:  # an example entry, e.g. an app
+                for key, entry in shown[name].items():
+                    left_out = sorted(set(nested.model_fields) - set(entry))
+                    assert not left_out, f"[rules.{rule_id}.{name}.{key}] lacks {left_out}"
+                    nested.model_validate(entry)
+                continue
+            default = info.get_default(call_default_factory=True)
+            value = getattr(cls.config_model.model_validate({name: shown[name]}), name)
+            assert value == default, f"rules.{rule_id}.{name}: example {value!r}, code {default!r}"
+
+
+def test_readme_rules_table_lists_every_default() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Findings (the rules engine)") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `([a-z0-9-]+)` \|.*$", section, re.M)}
+    assert sorted(rows) == sorted(registered_rules())
+    for rule_id, cls in registered_rules().items():
+        defaults = rows[rule_id].split(" | ")[3]
+        names = [n for n in cls.config_model.model_fields if n != "enabled"]  # (said above)
+        for info in cls.config_model.model_fields.values():
+            nested = _nested_model(info.annotation)
+            # an app's settings are the rule's own; a private price is the same for every
+            # LLM rule, described once above the table
+            if nested is not None and nested is not ModelPrice:
+                names += list(nested.model_fields)
+        for name in names:
+            assert f"`{name}" in defaults, f"README: {rule_id} defaults lack {name}"

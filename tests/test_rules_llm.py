@@ -11,6 +11,7 @@ The window is the 30 whole days before NOW: 720 hours, so monthly = window × 73
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -30,6 +31,7 @@ from rules.base import RuleContext, configured_rules
 from rules.engine import analyze, list_findings
 from rules.llm_prices import ModelPrice, Pricer, grouped, normalise, tier_starts, totals
 from rules.model_distillation import DEFAULT_SMALLER, smaller_tier
+from tests.helpers import cli
 
 NOW = datetime(2026, 11, 20, 12, 0)
 END = NOW.replace(hour=0, minute=0)
@@ -149,9 +151,11 @@ def test_long_context_tiers_are_priced_per_request(engine: Engine) -> None:
 # --- response-cache ------------------------------------------------------------------------------
 def test_response_cache(engine: Engine) -> None:
     """faq-bot: 1,200 Sonnet requests 36 min apart (10,000 in / 1,000 out = $0.045 each, $54 in
-    the window), every 4th repeating the previous prompt 36 min later: 300 duplicates; plus 400
-    requests of an unpriced model with 100 duplicates.  Share = 400 / 1,600 = 25 %; savings =
-    0.25 × $54 = $13.50 → × 730 / 720 = $13.6875 → $13.69 a month.
+    the window), every 4th repeating the previous prompt 36 min later: 300 duplicates; 400
+    requests of an unpriced model with 100 duplicates; 400 Haiku requests (1,000 in / 100 out =
+    $0.000375 each, $0.15), none repeated.  Share = 400 / 2,000 = 20 % ≥ 10 %.  Savings are
+    per model: Sonnet 300 / 1,200 × $54 = $13.50, Haiku 0, the unpriced model left out →
+    × 730 / 720 = $13.6875 → $13.69 a month (20 % × $54.15 would say $10.98).
     late-bot: the same, but each repeat comes 25.2 h after its first: no duplicate within 24 h."""
     rows = []
     for app, lag in (("faq-bot", 1), ("late-bot", 42)):
@@ -178,6 +182,7 @@ def test_response_cache(engine: Engine) -> None:
                 prompt_hash=f"acme{i - 1 if i % 4 == 3 else i}",
             )
         )
+        rows.append(call(f"haiku{i}", START + timedelta(minutes=90 * i + 9), "faq-bot", HAIKU))
     seed(engine, rows)
     found = run(engine, "response-cache")
     assert [f["subject"] for f in found] == ["app:faq-bot"]
@@ -186,11 +191,12 @@ def test_response_cache(engine: Engine) -> None:
     assert f["confidence"] == "medium"
     ev = f["evidence"]
     assert (ev["requests"], ev["duplicate_requests"], ev["duplicate_share"]) == (
-        1600,
+        2000,
         400,
-        "0.2500",
+        "0.2000",
     )
-    assert ev["llm_cost_in_window"] == "54.00"
+    assert ev["llm_cost_in_window"] == "54.15"
+    assert ev["duplicate_cost_in_window"] == "13.50"
     assert ev["unpriced_models"] == ["acme-llm"]
     assert ev["resource_id"] == "llm-app:faq-bot"
     # a 26-hour TTL catches late-bot's repeats too (every 4th from i = 43 on: 290 of 1,200):
@@ -273,6 +279,29 @@ def test_batch_inference(engine: Engine) -> None:
     }
 
 
+def test_batch_inference_counts_min_requests_of_a_sampled_log(engine: Engine) -> None:
+    """cron: 60 logged Sonnet requests between 02:00 and 03:00 (100,000 in / 10,000 out = $0.45
+    each, no table batch price → 50 %): 60 < min_requests 100 as logged, but a 50 % sample stands
+    for 120 requests.  Savings = 60 × $0.45 × 50 % = $13.50 / 0.5 = $27.00 → × 730 / 720 =
+    $27.375 → $27.38 a month."""
+    rows = [
+        call(
+            f"cron{i}",
+            START + timedelta(days=i // 2, hours=2, minutes=i % 2),
+            "cron",
+            SONNET,
+            input_tokens=100_000,
+            output_tokens=10_000,
+        )
+        for i in range(60)
+    ]
+    seed(engine, rows)
+    assert run(engine, "batch-inference") == []  # 60 logged requests of a full log: too few
+    [f] = run(engine, "batch-inference", {"log_sample_rate": "0.5"})
+    assert f["monthly_savings"] == Decimal("27.38")
+    assert (f["evidence"]["requests"], f["evidence"]["estimated_requests"]) == (60, "120")
+
+
 # --- prompt-caching ------------------------------------------------------------------------------
 def test_prompt_caching(engine: Engine) -> None:
     """rag-bot: 30 days × a burst of 24 Sonnet requests 1 min apart, 40,000 input / 100 output
@@ -318,6 +347,34 @@ def test_prompt_caching(engine: Engine) -> None:
         "cache_read": "0.3",
         "cache_write": "3.75",
     }
+
+
+def test_an_unpriced_model_is_a_warning_of_analyze(engine: Engine, db_url: str) -> None:
+    """Long prompts without cache reads on a model the price table does not know: no finding,
+    and analyze (API, JSON and table output) names the model and the table that prices it."""
+    today = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+    rows = [
+        call(
+            f"p{i}",
+            today - timedelta(days=2, minutes=i),
+            "rag-bot",
+            "acme-llm",
+            input_tokens=40_000,
+        )
+        for i in range(50)
+    ]
+    seed(engine, rows)
+    rules = [r for r in configured_rules({}) if r.rule_id == "prompt-caching"]
+    result = analyze(engine, rules, window_days=30)
+    assert result.produced == {"prompt-caching": 0}
+    [warning] = result.warnings["prompt-caching"]
+    assert warning.startswith("no price for model 'acme-llm'")
+    assert "[rules.prompt-caching.prices.acme-llm]" in warning
+    payload = json.loads(cli("--db", db_url, "analyze", "--format", "json").output)
+    assert payload["warnings"]["prompt-caching"] == [warning]
+    assert "batch-inference" not in payload["warnings"]  # its schedule test never priced it
+    table_out = cli("--db", db_url, "analyze").output
+    assert f"warning: prompt-caching: {warning}" in table_out
 
 
 # --- reembedding ---------------------------------------------------------------------------------
@@ -432,6 +489,9 @@ def test_llm_rules_on_the_demo(tmp_path: Path) -> None:
         ("prompt-caching", f"app:support-bot/{SONNET}"),
         ("response-cache", "app:support-bot"),
     ]
-    assert sampled[("response-cache", "app:support-bot")] == Decimal("556.44")
+    # support-bot: 220 of its 1,250 logged Sonnet requests repeat a prompt within 24 h (Sonnet
+    # cost $17.9321346), its 190 Haiku requests none: 220 / 1,250 × $17.9321346 = $3.1560557
+    # → × 730 / 720 / 0.005 = $639.98 (per model; one share over both models said $556.44).
+    assert sampled[("response-cache", "app:support-bot")] == Decimal("639.98")
     assert sampled[("batch-inference", "app:summarizer")] == Decimal("462.65")
     engine.dispose()
