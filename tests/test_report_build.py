@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import json
 import struct
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import Engine, insert
 
 from agent.config import ReportConfig, Settings
 from agent.report import Report, as_json, build_report, render
 from agent.report.chart import render_chart
+from agent.report.grain import Grain
+from agent.report.period import week_of
+from agent.store.daily import rebuild
 from agent.store.schema import (
     CollectionRun,
     CostLineItem,
     Delivery,
     Finding,
     LlmRequest,
+    Resource,
     UsageMetric,
 )
 
@@ -42,11 +48,16 @@ def cost(
     source: str = "aws-cur",
     name: str | None = None,
     tags: dict[str, str] | None = None,
+    usage_type: str | None = None,
+    unit: str | None = None,
+    provider: str | None = None,
 ) -> dict[str, Any]:
     return {
         "x_source": source,
         "x_slice": f"{source}:2026-11",
-        "provider_name": "AWS",
+        "provider_name": provider or ("Google Cloud" if source == "gcp" else "AWS"),
+        "x_usage_type": usage_type,
+        "pricing_unit": unit,
         "charge_period_start": at,
         "charge_period_end": at + timedelta(hours=1),
         "charge_category": "Usage",
@@ -61,6 +72,9 @@ def cost(
     }
 
 
+HAIKU_IN: dict[str, Any] = {"usage_type": "USE1-Claude3Haiku-input-tokens", "unit": "1K tokens"}
+HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+
 COSTS = [
     # W47 (reported week)
     cost(W47 + timedelta(hours=1), "100.10", "inference", "ep-a", name="chat-prod"),
@@ -71,9 +85,31 @@ COSTS = [
     cost(W47 + timedelta(days=5), "0.2", "other", None, service="S3"),
     cost(W47 + timedelta(days=5), "5", "other", "bucket", service="S3"),
     cost(W47 + timedelta(days=1), "30", "inference", "vertex-e", "Vertex AI", "EUR", "gcp"),
+    # token-billed LLM usage: Bedrock 16 + 10 USD, Vertex 6 EUR (no resource id)
+    cost(W47 + timedelta(days=2), "16", "inference", service="Amazon Bedrock", **HAIKU_IN),
+    cost(
+        W47 + timedelta(days=2, hours=1),
+        "10",
+        "inference",
+        service="Amazon Bedrock",
+        usage_type="USE1-Claude3Haiku-output-tokens",
+        unit="1K tokens",
+    ),
+    cost(
+        W47 + timedelta(days=3),
+        "6",
+        "inference",
+        None,
+        "Vertex AI",
+        "EUR",
+        "gcp",
+        usage_type="Gemini 2.5 Flash Text Input Tokens",
+        unit="count",
+    ),
     # W46 (the week before)
     cost(W46 + timedelta(days=1), "100", "inference", "ep-a", name="chat-prod"),
     cost(W46 + timedelta(days=2), "400", "training", "job-t"),
+    cost(W46 + timedelta(days=3), "25", "inference", service="Amazon Bedrock", **HAIKU_IN),
     # outside both weeks: never counted in the totals
     cost(W46 - timedelta(days=1), "999", "inference", "ep-a"),
     cost(W47 + timedelta(days=7), "777", "inference", "ep-a"),
@@ -82,11 +118,20 @@ COSTS = [
 ]
 
 
-def llm(key: str, at: datetime, app: str | None, inp: int, out: int) -> dict[str, Any]:
+def llm(
+    key: str,
+    at: datetime,
+    app: str | None,
+    inp: int,
+    out: int,
+    provider: str = "bedrock",
+    model: str = HAIKU,
+) -> dict[str, Any]:
     return {
         "x_request_key": key,
         "ts": at,
-        "model": "claude",
+        "provider": provider,
+        "model": model,
         "operation": "chat",
         "app": app,
         "input_tokens": inp,
@@ -98,8 +143,36 @@ def llm(key: str, at: datetime, app: str | None, inp: int, out: int) -> dict[str
 REQUESTS = [
     llm("r1", W47 + timedelta(hours=3), "faq", 1000, 500),
     llm("r2", W47 + timedelta(days=2), "faq", 3000, 500),
-    llm("r3", W47 + timedelta(days=6, hours=1), "search", 400, 100),  # newest: 2026-11-22 01:00
+    llm("r3", W47 + timedelta(days=6, hours=1), "search", 900, 100),  # newest: 2026-11-22 01:00
     llm("r4", W46 + timedelta(days=1), "faq", 9999, 9999),  # the week before: not counted
+    llm("r5", W47 + timedelta(days=1), "summarizer", 2000, 0, "vertex_ai", "gemini-2.5-flash"),
+    llm("r6", W47 + timedelta(days=2), "chatty", 100, 50, "openai", "gpt-4o-mini"),  # not billed
+]
+
+
+def metric(
+    resource: str, at: datetime, value: float, period: int = 3600, stat: str = "Sum"
+) -> dict[str, Any]:
+    return {
+        "resource_id": resource,
+        "metric": "invocations",
+        "ts": at,
+        "period_s": period,
+        "value": value,
+        "stat": stat,
+        "x_source": "cw",
+    }
+
+
+METRICS = [
+    metric("ep-a", NOW - timedelta(hours=1), 1.0),  # W48: not counted
+    metric("ep-a", W47 + timedelta(hours=1), 1000),
+    metric("ep-a", W47 + timedelta(days=3), 2003),
+    metric("ep-a", W47 + timedelta(hours=1), 17, period=60),  # a finer copy: not added again
+    metric("ep-a", W47 + timedelta(hours=2), 3.5, stat="Average"),  # not a count
+    metric("ep-a", W46 + timedelta(days=1), 5000),  # the week before
+    metric("vertex-e", W47 + timedelta(days=1), 600),
+    metric("ep-free", W47 + timedelta(days=1), 100),  # no billed cost: no unit cost
 ]
 
 
@@ -126,7 +199,13 @@ def finding(
 FINDINGS = [
     finding("idle-endpoint:ep-a", "100", "ep-a", first_seen=W47 + timedelta(days=1)),
     finding("overprovisioned-endpoint:ep-a", "60", "ep-a"),  # same resource: counted once
-    finding("spot-training:job-t", "40", "job-t", confidence="high"),
+    finding(
+        "spot-training:job-t",
+        "40",
+        "job-t",
+        confidence="high",
+        evidence={"job_name": "llama-ft"},
+    ),
     finding("idle-gpu:i-1", "1000", "i-1", status="suppressed"),
     finding("idle-gpu:i-2", "2000", "i-2", status="resolved"),
     finding("idle-endpoint:vertex-e", "25", "vertex-e", currency="EUR"),
@@ -141,21 +220,29 @@ FINDINGS = [
 ]
 
 
-def seed(engine: Engine) -> None:
+def add_costs(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """Insert line items and rebuild the rollup, as the loader does in its transaction."""
     with engine.begin() as conn:
-        conn.execute(insert(CostLineItem), COSTS)
+        conn.execute(insert(CostLineItem), rows)
+        rebuild(conn)
+
+
+def seed(engine: Engine) -> None:
+    add_costs(engine, COSTS)
+    with engine.begin() as conn:
         conn.execute(insert(LlmRequest), REQUESTS)
+        conn.execute(insert(UsageMetric), METRICS)
         conn.execute(
-            insert(UsageMetric),
+            insert(Resource),
             [
                 {
-                    "resource_id": "ep-a",
-                    "metric": "invocations",
-                    "ts": NOW - timedelta(hours=1),
-                    "period_s": 3600,
-                    "value": 1.0,
-                    "stat": "Sum",
-                    "x_source": "cw",
+                    "resource_id": "vertex-e",
+                    "provider_name": "Google Cloud",
+                    "resource_type": "vertex_endpoint",
+                    "attributes": {"display_name": "gemma-chat"},
+                    "first_seen": W46,
+                    "last_seen": NOW,
+                    "x_source": "gcp",
                 }
             ],
         )
@@ -227,35 +314,57 @@ def test_week_totals_and_workloads_are_exact_and_per_currency(engine: Engine) ->
         168,
     )
     assert r.previous_week.label == "2026-W46"
-    # USD: inference 100.10 + 50.05; other 0.1 + 0.2 + 5 + 1 (old-src) = 6.3 exactly.
+    # USD: inference 100.10 + 50.05 + Bedrock tokens 16 + 10 = 176.15 (W46: 100 + 25);
+    # other 0.1 + 0.2 + 5 + 1 (old-src) = 6.3 exactly; EUR inference 30 + 6.
     assert by_key(r.by_workload) == {
-        ("inference", "USD"): (Decimal("150.15"), Decimal("100")),
+        ("inference", "USD"): (Decimal("176.15"), Decimal("125")),
         ("training", "USD"): (Decimal("200"), Decimal("400")),
         ("vector_storage", "USD"): (Decimal("10.001"), Decimal("0")),
         ("other", "USD"): (Decimal("6.3"), Decimal("0")),
-        ("inference", "EUR"): (Decimal("30"), Decimal("0")),
+        ("inference", "EUR"): (Decimal("36"), Decimal("0")),
     }
     # Currencies never added: one total per currency; 999 (W45) and 777 (W48) are outside.
     assert by_key(r.total) == {
-        ("total", "USD"): (Decimal("366.451"), Decimal("500")),
-        ("total", "EUR"): (Decimal("30"), Decimal("0")),
+        ("total", "USD"): (Decimal("392.451"), Decimal("525")),
+        ("total", "EUR"): (Decimal("36"), Decimal("0")),
     }
     assert by_key(r.ai_total) == {
-        ("AI", "USD"): (Decimal("360.151"), Decimal("500")),
-        ("AI", "EUR"): (Decimal("30"), Decimal("0")),
+        ("AI", "USD"): (Decimal("386.151"), Decimal("525")),
+        ("AI", "EUR"): (Decimal("36"), Decimal("0")),
     }
     ai_usd = r.ai_in("USD")
-    assert ai_usd is not None and ai_usd.change == Decimal("-27.9698")
+    # (386.151 − 525) / 525 × 100 = −26.4474…
+    assert ai_usd is not None and ai_usd.change is not None
+    assert ai_usd.change.quantize(Decimal("0.0001")) == Decimal("-26.4474")
     assert r.ai_in("EUR") is not None and r.ai_in("EUR").change is None  # type: ignore[union-attr]
     assert r.main_currency == "USD"
-    assert any("EUR" in n and "separately" in n for n in r.notes)
-    services = [(s.key, s.currency, s.current) for s in r.top_services]
-    assert services[:3] == [
-        ("Amazon SageMaker", "USD", Decimal("350.15")),
-        ("Vertex AI", "EUR", Decimal("30")),
-        ("OpenSearch", "USD", Decimal("10.001")),
+    # the main currency leads every per-currency list (EUR would sort first by code)
+    assert [t.currency for t in r.total] == [t.currency for t in r.ai_total] == ["USD", "EUR"]
+    assert [w.currency for w in r.by_workload] == ["USD"] * 4 + ["EUR"]
+    assert [w.key for w in r.by_workload][:4] == [
+        "inference",
+        "vector_storage",
+        "training",
+        "other",
     ]
-    assert len(build_report(engine, settings(top_n=2), now=NOW).top_services) == 2
+    assert any("EUR" in n and "separately" in n for n in r.notes)
+    # ranked within each currency, the main one first (never dollars against euros)
+    services = [(s.key, s.currency, s.current) for s in r.top_services]
+    assert services == [
+        ("Amazon SageMaker", "USD", Decimal("350.15")),
+        ("Amazon Bedrock", "USD", Decimal("26")),
+        ("OpenSearch", "USD", Decimal("10.001")),
+        ("S3", "USD", Decimal("5.3")),
+        ("EC2", "USD", Decimal("1")),
+        ("Vertex AI", "EUR", Decimal("36")),
+    ]
+    # top_n applies per currency
+    two = build_report(engine, settings(top_n=2), now=NOW).top_services
+    assert [(s.key, s.currency) for s in two] == [
+        ("Amazon SageMaker", "USD"),
+        ("Amazon Bedrock", "USD"),
+        ("Vertex AI", "EUR"),
+    ]
 
 
 def test_top_resources_ordered_with_change(engine: Engine) -> None:
@@ -264,9 +373,9 @@ def test_top_resources_ordered_with_change(engine: Engine) -> None:
     assert got == [
         ("job-t", "USD", Decimal("200"), Decimal("400")),
         ("ep-a", "USD", Decimal("150.15"), Decimal("100")),
-        ("vertex-e", "EUR", Decimal("30"), Decimal("0")),
         ("vec-1", "USD", Decimal("10.001"), Decimal("0")),
         ("bucket", "USD", Decimal("5"), Decimal("0")),
+        ("vertex-e", "EUR", Decimal("30"), Decimal("0")),
     ]
     ep = r.top_resources[1]
     assert (ep.resource_name, ep.service, ep.workload) == (
@@ -276,20 +385,97 @@ def test_top_resources_ordered_with_change(engine: Engine) -> None:
     )
     assert ep.change == Decimal("50.15")
     assert r.top_resources[0].change == Decimal("-50")
+    assert r.top_resources[-1].resource_name == "gemma-chat"  # from the inventory
 
 
-def test_unit_costs(engine: Engine) -> None:
+def test_endpoint_unit_costs(engine: Engine) -> None:
     r = build(engine)
-    overall = {u.currency: u for u in r.unit_costs if u.app is None}
-    # 3 requests in W47 with 1,500 + 3,500 + 500 tokens; inference cost 150.15 USD, 30 EUR.
-    usd = overall["USD"]
-    assert (usd.requests, usd.tokens, usd.cost) == (3, 5500, Decimal("150.15"))
-    assert usd.per_1k_requests == Decimal("50050")
-    assert usd.per_1m_tokens == Decimal("27300")
-    assert overall["EUR"].per_1k_requests == Decimal("10000")
-    apps = {u.app: (u.requests, u.tokens) for u in r.unit_costs if u.app is not None}
-    assert apps == {"faq": (2, 5000), "search": (1, 500)}
-    assert "inference" in r.unit_cost_basis
+    got = [
+        (u.resource_id, u.resource_name, u.currency, u.cost, u.invocations, u.per_1k_invocations)
+        for u in r.endpoint_unit_costs
+    ]
+    # ep-a: 100.10 + 50.05 = 150.15 USD over 1,000 + 2,003 invocations (the 60 s copy, the
+    # Average and the W46/W48 points are not counted): 150.15 / 3,003 × 1,000 = 50.
+    # vertex-e: 30 EUR / 600 × 1,000 = 50 EUR.  ep-free has invocations but no billed cost.
+    assert got == [
+        ("ep-a", "chat-prod", "USD", Decimal("150.15"), 3003, Decimal(50)),
+        ("vertex-e", "gemma-chat", "EUR", Decimal("30"), 600, Decimal(50)),  # inventory name
+    ]
+    assert "invocations" in r.endpoint_unit_cost_basis
+
+
+def test_llm_unit_costs_use_only_token_billing_of_the_logged_providers(engine: Engine) -> None:
+    r = build(engine)
+    rows = {(u.app, u.currency): u for u in r.llm_unit_costs}
+    # Numerators are only the token-billed rows: AWS 16 + 10 = 26 USD (not SageMaker's
+    # 150.15, not W46's 25), Google 6 EUR (not the Vertex endpoint's 30).
+    # USD: 3 Bedrock calls, 1,500 + 3,500 + 1,000 = 6,000 tokens.
+    usd = rows[(None, "USD")]
+    assert (usd.logged_requests, usd.requests, usd.tokens, usd.cost) == (3, 3, 6000, Decimal(26))
+    assert usd.per_1k_requests is not None and usd.per_1m_tokens is not None
+    assert usd.per_1k_requests.quantize(Decimal("0.0001")) == Decimal("8666.6667")  # 26000 / 3
+    assert usd.per_1m_tokens.quantize(Decimal("0.0001")) == Decimal("4333.3333")  # 26e6 / 6000
+    # EUR: 1 Vertex call of 2,000 tokens: 6 EUR → 6,000 per 1k requests, 3,000 per 1M tokens
+    eur = rows[(None, "EUR")]
+    assert (eur.requests, eur.tokens, eur.cost, eur.per_1k_requests, eur.per_1m_tokens) == (
+        1,
+        2000,
+        Decimal(6),
+        Decimal(6000),
+        Decimal(3000),
+    )
+    # Per app, the AWS 26 USD is split by list price (Claude 3 Haiku $0.25 / $1.25 per M):
+    # faq 2 × (2,000 × 0.25 + 500 × 1.25) = 2,250 µ$, search 900 × 0.25 + 100 × 1.25 = 350 µ$;
+    # faq 26 × 2,250 / 2,600 = 22.5 (per 1k: 22.5 × 1000 / 2 = 11,250; per 1M: 22.5e6 / 5,000 =
+    # 4,500), search 3.5 (3,500 per 1k requests and per 1M tokens).
+    faq, search = rows[("faq", "USD")], rows[("search", "USD")]
+    assert (faq.cost, faq.per_1k_requests, faq.per_1m_tokens) == (
+        Decimal("22.5"),
+        Decimal(11250),
+        Decimal(4500),
+    )
+    assert (search.cost, search.per_1k_requests, search.per_1m_tokens) == (
+        Decimal("3.5"),
+        Decimal(3500),
+        Decimal(3500),
+    )
+    assert rows[("summarizer", "EUR")].cost == Decimal(6)
+    # OpenAI calls: no OpenAI rows in the bill, so volumes only
+    chatty = rows[("chatty", None)]
+    assert (chatty.requests, chatty.tokens, chatty.cost, chatty.per_1k_requests) == (
+        1,
+        150,
+        None,
+        None,
+    )
+    # order: all apps (main currency first), then apps by cost within currency, unbilled last
+    assert [(u.app, u.currency) for u in r.llm_unit_costs] == [
+        (None, "USD"),
+        (None, "EUR"),
+        ("faq", "USD"),
+        ("search", "USD"),
+        ("summarizer", "EUR"),
+        ("chatty", None),
+    ]
+    basis = r.llm_unit_cost_basis
+    assert "token-billed" in basis and "list-price" in basis and "openai" in basis
+    assert "sample" not in basis
+
+
+def test_llm_volumes_scale_by_the_sample_rate(engine: Engine) -> None:
+    seed(engine)
+    sampled = Settings(llm_requests={"sample_rate": Decimal("0.25")})
+    r = build_report(engine, sampled, now=NOW)
+    usd = next(u for u in r.llm_unit_costs if u.app is None and u.currency == "USD")
+    # 3 logged calls / 0.25 = 12 requests, 6,000 / 0.25 = 24,000 tokens; 26 USD unchanged:
+    # 26,000 / 12 = 2,166.67 per 1k requests, 26e6 / 24,000 = 1,083.33 per 1M tokens
+    assert (usd.logged_requests, usd.requests, usd.tokens, usd.cost) == (3, 12, 24000, Decimal(26))
+    assert usd.per_1k_requests is not None and usd.per_1m_tokens is not None
+    assert usd.per_1k_requests.quantize(Decimal("0.01")) == Decimal("2166.67")
+    assert usd.per_1m_tokens.quantize(Decimal("0.01")) == Decimal("1083.33")
+    faq = next(u for u in r.llm_unit_costs if u.app == "faq")
+    assert (faq.requests, faq.per_1k_requests) == (8, Decimal("2812.5"))  # 22.5e3 / 8
+    assert "25 % sample" in r.llm_unit_cost_basis and "= 4" in r.llm_unit_cost_basis
 
 
 def test_findings_savings_once_per_resource(engine: Engine) -> None:
@@ -303,6 +489,10 @@ def test_findings_savings_once_per_resource(engine: Engine) -> None:
         Decimal("60"),
         Decimal("40"),
     ]
+    # the subject's name: billing resource_name, the job name in the evidence, the inventory
+    names = {f.fingerprint: f.name for f in [*r.top_findings, *r.new_findings]}
+    assert names["idle-endpoint:ep-a"] == "chat-prod"
+    assert names["spot-training:job-t"] == "llama-ft"
     assert [f.fingerprint for f in r.new_findings] == ["idle-endpoint:ep-a"]
     (a,) = r.anomalies
     assert (a.day, a.expected, a.actual, a.currency) == (
@@ -313,13 +503,52 @@ def test_findings_savings_once_per_resource(engine: Engine) -> None:
     )
 
 
+def test_findings_are_ranked_within_currencies(engine: Engine) -> None:
+    seed(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Finding),
+            [
+                finding("idle-gpu:jp-1", "200000", "jp-1", currency="JPY"),
+                finding("idle-gpu:vertex-2", "90", "vertex-2", currency="EUR"),
+            ],
+        )
+    r = build_report(engine, settings(), now=NOW)
+    # ¥200,000 and €90 are not "bigger" than $100: the main currency (USD) comes first
+    assert [(f.currency, f.monthly_savings) for f in r.top_findings] == [
+        ("USD", Decimal(100)),
+        ("USD", Decimal(60)),
+        ("USD", Decimal(40)),
+    ]
+    jpy = build_report(engine, settings(currency="JPY"), now=NOW)
+    assert jpy.main_currency == "JPY"
+    assert [f.currency for f in jpy.top_findings] == ["JPY", "EUR", "EUR"]  # then EUR 90, 25
+    assert [c for c, _ in jpy.savings] == ["JPY", "EUR", "USD"]
+
+
+def test_main_currency_is_the_one_with_most_rows(engine: Engine) -> None:
+    # three ¥200,000 rows against five $10 rows: USD is the main currency, not JPY
+    add_costs(
+        engine,
+        [cost(W47 + timedelta(hours=h), "200000", "inference", currency="JPY") for h in range(3)]
+        + [cost(W47 + timedelta(hours=h), "10", "inference") for h in range(5)],
+    )
+    assert build_report(engine, settings(), now=NOW).main_currency == "USD"
+    add_costs(
+        engine, [cost(W47 + timedelta(hours=h), "1", "other", currency="EUR") for h in range(5)]
+    )
+    assert build_report(engine, settings(), now=NOW).main_currency == "USD"  # tie: USD
+    add_costs(engine, [cost(W47 + timedelta(hours=9), "1", "other", currency="EUR")])
+    assert build_report(engine, settings(), now=NOW).main_currency == "EUR"
+
+
 def test_freshness_flags_failed_and_silent_sources(engine: Engine) -> None:
     r = build(engine)
     problems = {s.source: s.problems for s in r.freshness}
     assert problems == {
         "aws-cur": ("last run failed",),  # data 2 days old: fresh, but the last run failed
         "cw": (),
-        "gcp": ("billing data 8 days old",),
+        "gcp": ("billing data 6 days old",),  # newest row Thu 19 Nov 00:00
         "gw": ("usage data 2 days old",),  # newest request 2 d 23 h before NOW > 2 days
         "old-src": ("billing data 9 days old",),
     }
@@ -334,6 +563,27 @@ def test_freshness_flags_failed_and_silent_sources(engine: Engine) -> None:
     assert {s.source: s.problems for s in relaxed.freshness}["old-src"] == ()
 
 
+def test_missing_data_in_the_week_is_noted(engine: Engine) -> None:
+    r = build(engine)
+    missing = [n for n in r.notes if "missing" in n]
+    # gcp's newest row ends Thu 19 Nov 01:00: 23 Nov 00:00 − 19 Nov 01:00 = 95 h;
+    # old-src's only row ends Mon 16 Nov 01:00: 167 h; aws-cur reaches into W48: no note
+    assert missing == [
+        "gcp: billing data ends Thu 19 Nov 01:00 UTC, so the last 95 h of 2026-W47 are missing; "
+        "its figures and the change are understated.",
+        "old-src: billing data ends Mon 16 Nov 01:00 UTC, so the last 167 h of 2026-W47 are "
+        "missing; its figures and the change are understated.",
+    ]
+
+
+def test_latest_picks_the_week_from_the_data_but_reports_the_real_time(engine: Engine) -> None:
+    seed(engine)
+    # the newest charge starts Mon 23 Nov: the last full week before its midnight is W47
+    r = build_report(engine, settings(), now=NOW + timedelta(days=30), latest=True)
+    assert r.week.label == "2026-W47"
+    assert r.generated_at == NOW + timedelta(days=30)
+
+
 def test_chart_and_json(engine: Engine) -> None:
     r = build(engine)
     png = render_chart(r)
@@ -346,13 +596,71 @@ def test_chart_and_json(engine: Engine) -> None:
     inference = next(
         w for w in data["by_workload"] if w["key"] == "inference" and w["currency"] == "USD"
     )
-    assert (inference["current"], inference["change_pct"]) == ("150.150000000000", "50.2")
+    # (176.15 − 125) / 125 × 100 = 40.92
+    assert (inference["current"], inference["change_pct"]) == ("176.150000000000", "40.9")
+    assert data["new_findings"][0]["fingerprint"] == "idle-endpoint:ep-a"
+    assert data["new_findings"][0]["name"] == "chat-prod"
+
+
+def test_chart_days_add_up_to_the_week_in_utc(engine: Engine) -> None:
+    r = build(engine)
+    week = [d for d in r.daily if d.currency == "USD" and r.week.first_day <= d.day]
+    total = next(t for t in r.total if t.currency == "USD")
+    assert sum((d.cost for d in week), Decimal(0)) == total.current == Decimal("392.451")
 
 
 def test_empty_store(engine: Engine) -> None:
     r = build_report(engine, settings(), now=NOW)
-    assert (r.total, r.top_resources, r.unit_costs, r.savings) == ((), (), (), ())
+    assert (r.total, r.top_resources, r.endpoint_unit_costs, r.llm_unit_costs, r.savings) == (
+        (),
+        (),
+        (),
+        (),
+        (),
+    )
     assert render_chart(r) is None
     rendered = render(r, settings())
     assert rendered.chart_png is None and "cid:" not in rendered.html
     assert rendered.period == "2026-W47"
+
+
+@pytest.mark.parametrize(
+    ("tz", "day"),
+    [
+        ("UTC", date(2026, 11, 18)),
+        ("Europe/Berlin", date(2026, 10, 21)),  # W43: clocks go back Sun 25 Oct (169 h)
+        ("America/Los_Angeles", date(2026, 10, 28)),  # W44: clocks go back Sun 1 Nov (169 h)
+        ("Asia/Kolkata", date(2026, 11, 18)),  # +05:30: local midnight is 18:30 UTC
+    ],
+)
+def test_chart_buckets_local_days_so_the_week_adds_up(engine: Engine, tz: str, day: date) -> None:
+    week = week_of(day, tz)
+    # hourly rows of rising amounts from 36 h before to 36 h after the week, and every fifth
+    # hour a row starting at :45 (18:45 UTC is already the next day in Kolkata)
+    starts = [week.start + timedelta(hours=h) for h in range(-36, week.hours + 36)]
+    rows = [(t, Decimal(i) + Decimal("0.5"), "inference") for i, t in enumerate(starts)]
+    rows += [(t + timedelta(minutes=45), Decimal("0.25"), "training") for t in starts[::5]]
+    add_costs(engine, [cost(t, str(v), w) for t, v, w in rows])
+    r = build_report(engine, settings(timezone=tz), now=week.end + timedelta(days=3), week=day)
+    (total,) = r.total
+    # the week's total: every row starting in [start, end), summed here by hand
+    expected = sum((v for t, v, _ in rows if week.start <= t < week.end), Decimal(0))
+    assert total.current == expected
+    in_week = [d for d in r.daily if week.first_day <= d.day <= week.last_day]
+    assert {d.day for d in in_week} == {week.first_day + timedelta(days=i) for i in range(7)}
+    assert sum((d.cost for d in in_week), Decimal(0)) == expected
+    # the day before the week holds exactly the rows of the local day before
+    eve = week.first_day - timedelta(days=1)
+    eve_start = datetime.combine(eve, time(), ZoneInfo(tz)).astimezone(UTC).replace(tzinfo=None)
+    eve_rows = [v for t, v, _ in rows if eve_start <= t < week.start]
+    assert sum((d.cost for d in r.daily if d.day == eve), Decimal(0)) == sum(eve_rows, Decimal(0))
+
+
+def test_grain_reads_the_rollup_only_where_local_days_are_utc_days() -> None:
+    start, end = datetime(2026, 9, 27, 23), datetime(2026, 11, 23)
+    assert Grain.for_range("UTC", start, end).daily
+    assert Grain.for_range("Europe/London", datetime(2026, 11, 2), end).daily  # GMT: UTC days
+    london = Grain.for_range("Europe/London", start, end)  # BST until 25 Oct
+    assert not london.daily and london.whole_hours
+    kolkata = Grain.for_range("Asia/Kolkata", start, end)
+    assert not kolkata.daily and not kolkata.whole_hours  # grouped by exact start

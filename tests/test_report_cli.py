@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
+
+import time_machine
 
 from tests.helpers import cli
 
@@ -36,11 +39,20 @@ def test_report_on_the_demo(tmp_path: Path) -> None:
     assert base64.b64decode(b64).startswith(b"\x89PNG")
     assert "cid:" not in html
 
-    result = cli("--db", url, "report", "--latest", "--format", "json")
+    # the demo's request log is a 0.5 % sample: `demo` writes the config that says so
+    config = db.with_suffix(".toml")
+    assert "[llm_requests]\nsample_rate = 0.005" in config.read_text(encoding="utf-8")
+    with time_machine.travel(datetime(2026, 12, 7, 9, tzinfo=UTC), tick=False):
+        result = cli("--config", str(config), "--db", url, "report", "--latest", "--format", "json")
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert data["week"]["label"] == "2026-W43" and data["main_currency"] == "USD"
     assert all(isinstance(t["current"], str) for t in data["total"])  # Decimal as strings
+    # --latest picks the week from the data, but the report is generated now
+    assert data["generated_at"] == "2026-12-07T09:00:00"
+    (usd,) = [u for u in data["llm_unit_costs"] if u["app"] is None]
+    assert usd["requests"] == usd["logged_requests"] * 200
+    assert data["endpoint_unit_costs"][0]["per_1k_invocations"] is not None
 
     result = cli("--db", url, "report", "--latest", "--format", "slack")
     payload = json.loads(result.stdout)

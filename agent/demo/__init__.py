@@ -11,32 +11,36 @@ byte-for-byte (see ``data/README.md``).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+
+from agent.config import Settings
 
 DATA_DIR: Path = Path(__file__).parent / "data"
 
-# The demo's LLM gateway log is a sample: about 0.5 % of the tokens the bill charges (it keeps
-# the repository small).  The LLM rules scale what they measure by ``log_sample_rate``; the demo
-# says so, as a user with a sampled gateway log would.
-DEMO_RULES: dict[str, dict[str, Any]] = {
-    rule_id: {"log_sample_rate": 0.005}
-    for rule_id in (
-        "prompt-caching",
-        "response-cache",
-        "batch-inference",
-        "reembedding",
-        "model-distillation",
+#: The demo's LLM gateway log is a sample: about 0.5 % of the calls the bill charges (it keeps
+#: the repository small).  The demo says so, as a user with a sampled gateway log would, in
+#: ``[llm_requests] sample_rate``: the LLM rules and the report's unit costs scale by it.
+DEMO_SAMPLE_RATE = Decimal("0.005")
+
+
+def demo_config() -> str:
+    """The TOML ``costagent demo`` writes beside the database: the settings the demo's
+    findings were made with, so ``costagent --config … report`` scales the sampled log as the
+    rules did (a later command cannot know the log is a sample otherwise)."""
+    return (
+        "# Written by `costagent demo`: the demo's LLM request log is a 0.5 % sample of the\n"
+        "# calls the bill charges, so the rules and the report scale what they count by it.\n"
+        "\n"
+        "[llm_requests]\n"
+        f"sample_rate = {DEMO_SAMPLE_RATE}\n"
     )
-}
 
 
-def demo_rules(user: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The demo's rule settings under the user's own ``[rules.*]`` (the user's keys win)."""
-    merged = {k: dict(v) for k, v in DEMO_RULES.items()}
-    for rule_id, values in user.items():
-        merged.setdefault(rule_id, {}).update(values)
-    return merged
+def demo_settings(user: Settings) -> Settings:
+    """The user's settings with the demo log's sample rate (whatever the user's log is)."""
+    shared = user.llm_requests.model_copy(update={"sample_rate": DEMO_SAMPLE_RATE})
+    return user.model_copy(update={"llm_requests": shared})
 
 
-__all__ = ["DATA_DIR", "DEMO_RULES", "demo_rules"]
+__all__ = ["DATA_DIR", "DEMO_SAMPLE_RATE", "demo_config", "demo_settings"]

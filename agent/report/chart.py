@@ -1,5 +1,8 @@
 """The report's chart: daily spend by workload over 8 weeks, stacked bars, as PNG bytes.
 
+The days are local days in ``report.timezone`` (bucketed by :mod:`agent.report.build`), the
+same days the report's week is made of, so the highlighted week's bars add up to its total.
+
 Drawn on a ``Figure`` with the Agg canvas directly (no ``pyplot``): no global figure state, so
 the daemon can render reports forever without leaking figures or needing a display.  One
 currency only — the report's main one — because stacking dollars on euros would be meaningless.
@@ -14,6 +17,7 @@ from decimal import Decimal
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from agent.report.fmt import money
 from agent.report.model import Report
 
 COLOURS = {
@@ -65,7 +69,10 @@ def render_chart(report: Report) -> bytes | None:
         zorder=0,
         label=f"reported week {report.week.label}",
     )
-    ax.set_title(f"Daily spend by workload ({cur}, effective cost, UTC days)", fontsize=11)
+    ax.set_title(
+        f"Daily spend by workload ({cur}, effective cost, days in {report.week.timezone})",
+        fontsize=11,
+    )
     ax.yaxis.set_major_formatter(lambda v, _pos: _axis_money(v, cur))
     mondays = [i for i, d in enumerate(days) if d.weekday() == 0]
     ax.set_xticks(mondays, [f"{days[i]:%d %b}" for i in mondays])
@@ -87,6 +94,4 @@ def render_chart(report: Report) -> bytes | None:
 
 
 def _axis_money(value: float, currency: str) -> str:
-    amount = Decimal(str(round(value)))
-    symbol = {"USD": "$", "EUR": "€"}.get(currency)
-    return f"{symbol}{amount:,}" if symbol else f"{amount:,} {currency}"
+    return money(Decimal(str(round(value))), currency, cents=False)

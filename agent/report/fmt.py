@@ -6,19 +6,33 @@ a bare number invites adding dollars to euros.
 
 from __future__ import annotations
 
+import shlex
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from agent.report.model import Line, Report
 
 SYMBOLS = {"USD": "$", "EUR": "€"}
-CENT = Decimal("0.01")
+#: ISO 4217 minor units of the currencies that do not have two (JPY and KRW have none, BHD
+#: three): ``¥1,234.00`` would suggest a precision the currency does not have
+MINOR_UNITS = {
+    **{c: 0 for c in ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG")},
+    **{c: 0 for c in ("RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF")},
+    **{c: 3 for c in ("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND")},
+    **{c: 4 for c in ("CLF", "UYW")},
+}
+
+
+def minor_units(currency: str) -> int:
+    return MINOR_UNITS.get(currency, 2)
 
 
 def money(amount: Decimal | None, currency: str, cents: bool = True) -> str:
+    """``$1,234.56``; ``cents=False`` rounds to whole units.  Decimals follow ISO 4217."""
     if amount is None:
         return "–"
-    q = amount.quantize(CENT if cents else Decimal(1), rounding=ROUND_HALF_UP)
+    places = minor_units(currency) if cents else 0
+    q = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     sign = "-" if q < 0 else ""
     digits = f"{abs(q):,}"
     symbol = SYMBOLS.get(currency)
@@ -50,6 +64,36 @@ def change(pct: Decimal | None, current: Decimal = Decimal(0)) -> str:
 
 def line_change(line: Line) -> str:
     return change(line.change, line.current)
+
+
+def short_id(value: str) -> str:
+    """A resource id as a person reads it: the last segment of an ARN or resource path
+    (``…:endpoint/chat-prod`` → ``chat-prod``); ``app:…`` subjects are already short."""
+    if value.startswith("app:"):
+        return value
+    for sep in ("/", "|"):
+        if sep in value:
+            tail = value.rstrip(sep).rsplit(sep, 1)[-1]
+            return tail or value
+    if value.startswith("arn:"):
+        return value.rsplit(":", 1)[-1] or value
+    return value
+
+
+def label(resource_id: str, name: str | None) -> tuple[str, str | None]:
+    """(what to show, the full id to show beside it in small text — None when it adds nothing)."""
+    short = name or short_id(resource_id)
+    return short, (resource_id if resource_id != short else None)
+
+
+def ack_command(fingerprint: str) -> str:
+    """The command that acknowledges a finding, quoted for a shell (fingerprints can hold
+    ``|`` and spaces: ``commitment-coverage:AWS|1111…|AWS SageMaker Savings Plan``)."""
+    return f"costagent findings ack {shlex.quote(fingerprint)}"
+
+
+def count(value: int) -> str:
+    return f"{value:,}"
 
 
 def when(value: datetime | None) -> str:

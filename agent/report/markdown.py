@@ -7,7 +7,10 @@ backticks; :func:`cell` flattens them so a hostile name cannot break a table.
 from __future__ import annotations
 
 from agent.report.fmt import (
+    ack_command,
     change,
+    count,
+    label,
     line_change,
     money,
     subject,
@@ -16,7 +19,10 @@ from agent.report.fmt import (
     when,
     workload_name,
 )
-from agent.report.model import Line, Report
+from agent.report.model import FindingItem, Line, Report
+
+#: rows of per-app unit costs and new findings shown; the rest is counted ("… and N more")
+MAX_ROWS = 10
 
 
 def cell(value: object) -> str:
@@ -25,9 +31,15 @@ def cell(value: object) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'")
 
 
+def _cell(value: object) -> str:
+    if isinstance(value, Code):
+        return f"`{cell(value)}`" if value else ""
+    return cell(value)
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    out += ["| " + " | ".join(_cell(v) for v in r) + " |" for r in rows]
     return [*out, ""]
 
 
@@ -44,6 +56,23 @@ def _lines(label: str, lines: tuple[Line, ...], name: bool = False) -> list[str]
             for x in lines
         ],
     )
+
+
+class Code(str):
+    """A table cell shown as inline code: ids people copy (fingerprints, ARNs)."""
+
+
+def _code(value: str | None) -> Code:
+    return Code(value or "")
+
+
+def _inline_code(value: str) -> str:
+    """Inline code outside a table: one line, no backtick inside (no pipe escaping needed)."""
+    return "`" + " ".join(value.split()).replace("`", "'") + "`"
+
+
+def _subject(f: FindingItem) -> str:
+    return label(f.subject, f.name)[0]
 
 
 def render_markdown(report: Report) -> str:
@@ -63,14 +92,15 @@ def render_markdown(report: Report) -> str:
     out += ["## Top resources", ""]
     if r.top_resources:
         out += _table(
-            ["resource", "service", "workload", "this week", "change"],
+            ["resource", "service", "workload", "this week", "change", "id"],
             [
                 [
-                    x.resource_name or x.resource_id,
+                    label(x.resource_id, x.resource_name)[0],
                     x.service or "",
                     workload_name(x.workload),
                     money(x.current, x.currency),
                     change(x.change, x.current),
+                    _code(label(x.resource_id, x.resource_name)[1]),
                 ]
                 for x in r.top_resources
             ],
@@ -78,25 +108,47 @@ def render_markdown(report: Report) -> str:
     else:
         out += ["No resource-level costs this week.", ""]
 
-    if r.unit_costs:
-        out += ["## AI unit costs", "", f"Cost base: {r.unit_cost_basis}.", ""]
-        overall = [u for u in r.unit_costs if u.app is None]
-        apps = [u for u in r.unit_costs if u.app is not None]
+    if r.endpoint_unit_costs or r.llm_unit_costs:
+        out += ["## AI unit costs", ""]
+    if r.endpoint_unit_costs:
+        out += ["### Endpoints", "", f"Cost base: {r.endpoint_unit_cost_basis}.", ""]
+        out += _table(
+            ["endpoint", "invocations", "cost", "per 1k invocations", "id"],
+            [
+                [
+                    label(u.resource_id, u.resource_name)[0],
+                    count(u.invocations),
+                    money(u.cost, u.currency),
+                    unit_money(u.per_1k_invocations, u.currency),
+                    _code(label(u.resource_id, u.resource_name)[1]),
+                ]
+                for u in r.endpoint_unit_costs[:MAX_ROWS]
+            ],
+        )
+        if len(r.endpoint_unit_costs) > MAX_ROWS:
+            more = len(r.endpoint_unit_costs) - MAX_ROWS
+            out += [f"… and {more} more endpoints (`--format json` lists all).", ""]
+    if r.llm_unit_costs:
+        overall = [u for u in r.llm_unit_costs if u.app is None]
+        apps = [u for u in r.llm_unit_costs if u.app is not None]
+        shown = apps[:MAX_ROWS]
+        out += ["### LLM API traffic", "", f"Cost base: {r.llm_unit_cost_basis}.", ""]
         out += _table(
             ["", "requests", "tokens", "cost", "per 1k requests", "per 1M tokens"],
             [
                 [
-                    "all apps",
-                    f"{u.requests:,}",
-                    f"{u.tokens:,}",
-                    money(u.cost, u.currency or "") if u.cost is not None else "–",
+                    f"all apps ({u.currency})" if u.app is None else u.app,
+                    count(u.requests),
+                    count(u.tokens),
+                    money(u.cost, u.currency or ""),
                     unit_money(u.per_1k_requests, u.currency),
                     unit_money(u.per_1m_tokens, u.currency),
                 ]
-                for u in overall
-            ]
-            + [[str(u.app), f"{u.requests:,}", f"{u.tokens:,}", "", "", ""] for u in apps],
+                for u in [*overall, *shown]
+            ],
         )
+        if len(apps) > len(shown):
+            out += [f"… and {len(apps) - len(shown)} more apps (`--format json` lists all).", ""]
 
     out += ["## Savings findings", ""]
     if r.savings:
@@ -109,21 +161,33 @@ def render_markdown(report: Report) -> str:
         out.append("No open findings.")
     out.append("")
     for i, f in enumerate(r.top_findings, 1):
-        out.append(
-            f"{i}. **{cell(f.title)}** — {money(f.monthly_savings, f.currency)}/month, "
-            f"{cell(f.confidence)} confidence. {cell(f.recommendation)}"
-        )
+        out += [  # two trailing spaces: a line break inside the list item
+            f"{i}. **{cell(f.title)}** on {cell(_subject(f))} — "
+            f"{money(f.monthly_savings, f.currency)}/month, {cell(f.confidence)} confidence. "
+            f"{cell(f.recommendation)}  ",
+            f"   {_inline_code(ack_command(f.fingerprint))}",
+        ]
     if r.top_findings:
         out.append("")
     if r.new_findings:
+        shown_new = r.new_findings[:MAX_ROWS]
         out += ["### New findings", ""]
         out += _table(
-            ["finding", "savings/month", "confidence"],
+            ["finding", "resource", "savings/month", "confidence", "fingerprint"],
             [
-                [f.title, money(f.monthly_savings, f.currency), f.confidence]
-                for f in r.new_findings[:10]
+                [
+                    f.title,
+                    _subject(f),
+                    money(f.monthly_savings, f.currency),
+                    f.confidence,
+                    _code(f.fingerprint),
+                ]
+                for f in shown_new
             ],
         )
+        if len(r.new_findings) > len(shown_new):
+            more = len(r.new_findings) - len(shown_new)
+            out += [f"… and {more} more (`costagent findings`).", ""]
 
     out += ["## Anomalies", ""]
     if r.anomalies:

@@ -19,10 +19,14 @@ from agent.report.period import Week
 
 
 def change_pct(current: Decimal, previous: Decimal) -> Decimal | None:
-    """Week-over-week change in percent; None when there was nothing to compare with."""
+    """Week-over-week change in percent; None when there was nothing to compare with.
+
+    Divided by ``abs(previous)`` so the sign always says which way the amount moved: a week of
+    credits (−100 → −50) is a rise, not a fall.
+    """
     if previous == 0:
         return None
-    return (current - previous) / previous * 100
+    return (current - previous) / abs(previous) * 100
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,15 +58,33 @@ class ResourceLine(_WeekOverWeek):
 
 
 @dataclass(frozen=True)
-class UnitCost:
-    """Inference cost per 1k requests / 1M tokens (tokens = input + output; cached reads are
-    part of input).  ``app`` None is the whole gateway; per app only volumes are known, since
-    billing rows are not attributed to apps."""
+class EndpointUnitCost:
+    """One endpoint's week: its billed cost (rows with its resource id) ÷ its measured
+    invocations — both figures of the same resource, so the ratio can be checked by hand."""
+
+    resource_id: str
+    resource_name: str | None
+    currency: str
+    cost: Decimal
+    invocations: int
+    per_1k_invocations: Decimal | None
+
+
+@dataclass(frozen=True)
+class LlmUnitCost:
+    """LLM API traffic of one app (``app`` None: all apps) in one currency.
+
+    ``requests`` / ``tokens`` are the logged counts scaled by 1 / ``[llm_requests] sample_rate``
+    (``logged_requests`` is what the log holds); tokens = input + output (cached reads are part
+    of input).  ``currency`` None: the calls went to a provider with no token-billed rows in the
+    week (e.g. a direct API billed elsewhere) — volumes only, no cost.
+    """
 
     app: str | None
+    currency: str | None
+    logged_requests: int
     requests: int
     tokens: int
-    currency: str | None = None
     cost: Decimal | None = None
     per_1k_requests: Decimal | None = None
     per_1m_tokens: Decimal | None = None
@@ -70,9 +92,13 @@ class UnitCost:
 
 @dataclass(frozen=True)
 class FindingItem:
+    """An open finding; ``name`` is the subject's human name when the store knows one (billing
+    ``resource_name``, the inventory's name, the job name in the evidence)."""
+
     fingerprint: str
     rule_id: str
     subject: str
+    name: str | None
     title: str
     recommendation: str
     monthly_savings: Decimal
@@ -120,6 +146,8 @@ class FailedDelivery:
 
 @dataclass(frozen=True)
 class DailyCost:
+    """Chart data: one local day (in ``report.timezone``), workload and currency."""
+
     day: date
     workload: str
     currency: str
@@ -131,19 +159,21 @@ class Report:
     title: str
     week: Week
     previous_week: Week
-    generated_at: datetime  # naive UTC: the ``now`` the report was built for
+    generated_at: datetime  # naive UTC: when the report was built (the real clock)
     main_currency: str
     total: tuple[Line, ...]  # one per currency, key "total"
     ai_total: tuple[Line, ...]  # workloads other than "other", one per currency
     by_workload: tuple[Line, ...]
     top_services: tuple[Line, ...]
     top_resources: tuple[ResourceLine, ...]
-    unit_cost_basis: str
-    unit_costs: tuple[UnitCost, ...]  # overall (app None) first, then per app
-    new_findings: tuple[FindingItem, ...]
+    endpoint_unit_costs: tuple[EndpointUnitCost, ...]  # top N by cost, main currency first
+    endpoint_unit_cost_basis: str
+    llm_unit_costs: tuple[LlmUnitCost, ...]  # all apps (one per currency) first, then per app
+    llm_unit_cost_basis: str
+    new_findings: tuple[FindingItem, ...]  # main currency first, biggest first
     open_findings: int
     savings: tuple[tuple[str, Decimal], ...]  # per currency, each resource once
-    top_findings: tuple[FindingItem, ...]
+    top_findings: tuple[FindingItem, ...]  # the biggest three, main currency first
     anomalies: tuple[Anomaly, ...]
     freshness: tuple[Freshness, ...]
     failed_deliveries: tuple[FailedDelivery, ...]
