@@ -3,7 +3,8 @@
 Variants: plain, STARTTLS (required), implicit TLS (SMTPS), each optionally with AUTH for one
 test user.  The certificate is self-signed for 127.0.0.1, generated per session; clients trust
 it through ``ca_file``, so TLS verification stays on in tests.  ``fail_next`` makes the next
-DATA commands answer with the given SMTP replies (e.g. ``451 try later``).
+DATA commands answer with the given SMTP replies (e.g. ``451 try later``); ``refuse_rcpt`` makes
+the next RCPT TO of an address answer with the given replies (e.g. ``451`` then accepted).
 """
 
 from __future__ import annotations
@@ -93,6 +94,19 @@ class RecordingHandler:
     received: list[Received] = field(default_factory=list)
     fail_next: list[str] = field(default_factory=list)  # SMTP replies for the next DATAs
     logins: list[str] = field(default_factory=list)
+    refuse_rcpt: dict[str, list[str]] = field(default_factory=dict)  # address → next replies
+    rcpt_replies: list[tuple[str, str]] = field(default_factory=list)  # (address, reply) sent
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        queued = self.refuse_rcpt.get(address)
+        reply = queued.pop(0) if queued else "250 OK"
+        if reply.startswith("250"):
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(rcpt_options)
+        self.rcpt_replies.append((address, reply))
+        return reply
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.fail_next:

@@ -325,3 +325,117 @@ def test_both_tls_modes_is_a_config_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="choose one of ssl"):
         load_settings(path)
+
+
+def test_partial_refusal_retries_only_the_refused_recipient(engine: Engine, tmp_path: Path) -> None:
+    """finops accepts at once; cto is greylisted (451) once: the retry goes to cto alone."""
+    with smtp_server(tmp_path) as smtp:
+        smtp.handler.refuse_rcpt = {"cto@example.com": ["451 4.7.1 greylisted, come back later"]}
+        [outcome] = deliver_all(engine, email_settings(smtp.port), sample_report())
+    assert outcome == DeliveryOutcome("email", ", ".join(RECIPIENTS), "ok", 2, None)
+    first, second = smtp.received
+    assert first.rcpt_tos == ["finops@example.com"]  # cto was refused in this session
+    assert second.rcpt_tos == ["cto@example.com"]  # finops is not mailed a second time
+    assert first.message["Message-ID"] == second.message["Message-ID"]  # one message, two hops
+    assert second.message["To"] == "finops@example.com, cto@example.com"  # headers unchanged
+    assert [r for _, r in smtp.handler.rcpt_replies].count("250 OK") == 2
+    [row] = delivery_rows(engine)
+    assert (row["status"], row["attempts"]) == ("ok", 2)
+
+
+def test_every_recipient_greylisted_then_all_accepted(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """All RCPTs refused (smtplib's SMTPRecipientsRefused, nothing sent): the retry sends to all."""
+    with smtp_server(tmp_path) as smtp:
+        smtp.handler.refuse_rcpt = {r: ["450 4.2.0 mailbox busy"] for r in RECIPIENTS}
+        [outcome] = deliver_all(sqlite_engine, email_settings(smtp.port), sample_report())
+    assert (outcome.status, outcome.attempts) == ("ok", 2)
+    [got] = smtp.received
+    assert sorted(got.rcpt_tos) == sorted(RECIPIENTS)
+
+
+def test_permanently_refused_recipient_is_named_and_not_retried(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """cto@ does not exist (550): given up at once, by address; ops@ is greylisted, then gets it."""
+    to = [*RECIPIENTS, "ops@example.com"]
+    with smtp_server(tmp_path) as smtp:
+        smtp.handler.refuse_rcpt = {
+            "cto@example.com": ["550 5.1.1 no such user"] * 3,
+            "ops@example.com": ["451 4.7.1 greylisted"],
+        }
+        [outcome] = deliver_all(engine, email_settings(smtp.port, to=to), sample_report())
+    # Partial: two of three got it, so the week counts as delivered (a rerun must not mail
+    # finops and ops again), but the outcome and the record say who did not.
+    assert (outcome.status, outcome.attempts) == ("partial", 2)
+    assert outcome.error == (
+        "sent to finops@example.com, ops@example.com; SMTP server refused 1 of 3 recipients "
+        "permanently: cto@example.com (550 5.1.1 no such user)"
+    )
+    assert [g.rcpt_tos for g in smtp.received] == [["finops@example.com"], ["ops@example.com"]]
+    # cto was asked once: the retry went to ops only
+    assert [a for a, _ in smtp.handler.rcpt_replies].count("cto@example.com") == 1
+    [row] = delivery_rows(engine)
+    assert (row["status"], row["error"]) == ("partial", outcome.error)
+    # The daemon's catch-up / retry run skips the channel instead of mailing everyone again.
+    with smtp_server(tmp_path) as smtp2:
+        [again] = deliver_all(
+            engine, email_settings(smtp2.port, to=to), sample_report(), skip_delivered=True
+        )
+    assert again.status == "skipped"
+    assert smtp2.received == []
+
+
+def test_recipient_greylisted_on_every_attempt(sqlite_engine: Engine, tmp_path: Path) -> None:
+    with smtp_server(tmp_path) as smtp:
+        smtp.handler.refuse_rcpt = {"cto@example.com": ["451 4.7.1 greylisted"] * 3}
+        [outcome] = deliver_all(sqlite_engine, email_settings(smtp.port), sample_report())
+    assert (outcome.status, outcome.attempts) == ("partial", 3)
+    assert outcome.error == (
+        "sent to finops@example.com; SMTP server refused 1 of 2 recipients temporarily: "
+        "cto@example.com (451 4.7.1 greylisted)"
+    )
+    assert [g.rcpt_tos for g in smtp.received] == [["finops@example.com"]]
+
+
+@pytest.mark.parametrize("host", ["smtp.example.com", "10.0.0.25", "mail.localhost.example"])
+def test_login_without_tls_to_a_remote_host_is_a_config_error(host: str, tmp_path: Path) -> None:
+    from agent.config import load_settings
+
+    path = tmp_path / "costagent.toml"
+    path.write_text(
+        f'[report.email]\nsmtp_host = "{host}"\nstarttls = false\nusername = "bot"\n'
+        'from = "a@b.c"\nto = ["d@e.f"]\n'
+    )
+    with pytest.raises(ConfigError, match="would send the password in clear: set starttls"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.53", "::1", "[::1]", "localhost"])
+def test_login_without_tls_is_fine_on_loopback(host: str) -> None:
+    config = EmailConfig.model_validate(
+        {"smtp_host": host, "starttls": False, "username": "bot", "from": "a@b", "to": ["c@d"]}
+    )
+    assert config.cleartext_login_error("bot") is None
+
+
+def test_plaintext_login_can_be_allowed_explicitly() -> None:
+    given = {"smtp_host": "relay.internal", "starttls": False, "from": "a@b", "to": ["c@d"]}
+    config = EmailConfig.model_validate({**given, "username": "bot", "allow_plaintext_auth": True})
+    assert config.cleartext_login_error("bot") is None
+    assert EmailConfig.model_validate(given).cleartext_login_error("bot") is not None
+
+
+def test_username_from_the_environment_is_checked_before_connecting(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COSTAGENT_SMTP_USERNAME", SMTP_USER)
+    monkeypatch.setenv("COSTAGENT_SMTP_PASSWORD", SMTP_PASSWORD)
+    settings = email_settings(free_port(), smtp_host="smtp.example.com")
+    [outcome] = deliver_all(sqlite_engine, settings, sample_report())
+    assert outcome.status == "failed" and outcome.attempts == 0  # never connected
+    assert outcome.error == (
+        f"SMTP login as {SMTP_USER} to smtp.example.com without TLS would send the password in "
+        "clear: set starttls = true or ssl = true (or allow_plaintext_auth = true)"
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.notify.retry import DeliveryError, Retrier, RetryPolicy
+from agent.notify.retry import DeliveryError, PartlyDelivered, Retrier, RetryPolicy
 from agent.notify.secrets import MissingSecret, file_secret, redacting_logger
 
 
@@ -84,3 +84,13 @@ def test_redacting_logger_scrubs_secret_values(caplog: pytest.LogCaptureFixture)
     logger.debug("Sending a request - url: %s", "https://hooks.example/T1/B2/zzSecret")
     assert "zzSecret" not in caplog.text
     assert "url: ***" in caplog.text
+
+
+def test_partly_delivered_is_never_retried() -> None:
+    """Half the report arrived: another try would send that half again."""
+    retrier = Retrier(RetryPolicy(attempts=3, base_delay=0), lambda _: None)
+    calls, action = flaky([PartlyDelivered("message posted, but the chart upload failed")])
+    with pytest.raises(DeliveryError, match="chart upload failed") as raised:
+        retrier.run("x", action)
+    assert isinstance(raised.value, PartlyDelivered) and not raised.value.transient
+    assert len(calls) == 1

@@ -4,6 +4,10 @@ The message is ``multipart/related`` around ``multipart/alternative`` (the Markd
 the HTML as text/html) plus the chart as an inline PNG whose Content-ID the HTML references, so
 mail clients show the chart without fetching anything remote.  It is built once per delivery:
 every retry sends the same Message-ID, letting the receiving side drop a duplicate.
+
+A retry goes only to the recipients still owed the message: when the server accepts some RCPTs
+and refuses others with 4xx, the accepted ones already have it, so resending to everyone would
+mail them twice.  Recipients refused with 5xx are given up at once and named in the error.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any, cast
 from pydantic import SecretStr
 
 from agent.config import EmailConfig
-from agent.notify.retry import DeliveryError, Retrier
+from agent.notify.retry import DeliveryError, PartlyDelivered, Retrier
 from agent.notify.secrets import MissingSecret, env_secret, file_secret, reveal
 from agent.redact import redact
 from agent.report.rendered import RenderedReport
@@ -28,6 +32,8 @@ from agent.report.rendered import RenderedReport
 USERNAME_ENV = "COSTAGENT_SMTP_USERNAME"
 PASSWORD_ENV = "COSTAGENT_SMTP_PASSWORD"
 PASSWORD_FILE_ENV = "COSTAGENT_SMTP_PASSWORD_FILE"
+
+Refusals = dict[str, tuple[int, bytes]]  # recipient → (SMTP code, server's text)
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,9 @@ def resolve_login(config: EmailConfig) -> Login | None:
     username = user.get_secret_value() if user else config.username
     if not username:
         return None
+    problem = config.cleartext_login_error(username)  # the username may come from the env
+    if problem:
+        raise DeliveryError(problem, transient=False)
     password = env_secret(PASSWORD_ENV)
     if password is None:
         path = config.password_file
@@ -98,10 +107,13 @@ def send_email(
     secrets = reveal((login.password,) if login else ())
     msg = build_message(rendered, config, now)
     context = _tls_context(config) if (config.ssl or config.starttls) else None
+    pending = list(config.to)  # still owed the message: a retry sends to these only
+    given_up: Refusals = {}  # refused with 5xx: never retried
+    delivered: list[str] = []  # accepted by the server: never sent again
 
     def attempt() -> None:
         try:
-            _send_once(msg, config, login, context)
+            refused = _send_once(msg, config, login, context, pending)
         except DeliveryError as exc:
             raise DeliveryError(
                 redact(str(exc), secrets), transient=exc.transient, retry_after=exc.retry_after
@@ -110,14 +122,41 @@ def send_email(
             raise DeliveryError(
                 redact(f"SMTP: {type(exc).__name__}: {exc}", secrets), transient=False
             ) from None
+        delivered.extend(r for r in pending if r not in refused)
+        given_up.update({r: v for r, v in refused.items() if not _temporary(v[0])})
+        pending[:] = [r for r in pending if r in refused and _temporary(refused[r][0])]
+        if pending:
+            later = {r: refused[r] for r in pending}
+            raise DeliveryError(_refusal(later, len(config.to), "temporarily"), transient=True)
 
-    retrier.run(f"email to {', '.join(config.to)}", attempt)
+    last: DeliveryError | None = None
+    try:
+        retrier.run(f"email to {', '.join(config.to)}", attempt)
+    except DeliveryError as exc:
+        last = exc
+    if given_up or last:
+        problems = [_refusal(given_up, len(config.to), "permanently")] if given_up else []
+        problems += [str(last)] if last else []
+        if delivered:  # say who has it, so nobody resends to them by hand
+            problems.insert(0, f"sent to {', '.join(delivered)}")
+            raise PartlyDelivered("; ".join(problems))
+        raise DeliveryError("; ".join(problems), transient=False)
     return {
         "message_id": str(msg["Message-ID"]),
         "server": f"{config.smtp_host}:{config.smtp_port}",
         "tls": "ssl" if config.ssl else "starttls" if config.starttls else "none",
         "login": bool(login),
     }
+
+
+def _temporary(code: int) -> bool:
+    return 400 <= code < 500
+
+
+def _refusal(refused: Refusals, total: int, how: str) -> str:
+    """``… refused 1 of 2 recipients permanently: b@y (550 no such user)`` — each address named."""
+    listed = "; ".join(f"{r} ({code} {_text(why)})" for r, (code, why) in refused.items())
+    return f"SMTP server refused {len(refused)} of {total} recipients {how}: {listed}"
 
 
 def _tls_context(config: EmailConfig) -> ssl.SSLContext:
@@ -136,7 +175,12 @@ def _send_once(
     config: EmailConfig,
     login: Login | None,
     context: ssl.SSLContext | None,
-) -> None:
+    recipients: list[str],
+) -> Refusals:
+    """One SMTP session sending ``msg`` to ``recipients``; the ones the server refused.
+
+    Raises ``DeliveryError`` when nothing was sent (connection, TLS, login, DATA refused).
+    """
     server = f"{config.smtp_host}:{config.smtp_port}"
     try:
         smtp: smtplib.SMTP
@@ -151,9 +195,9 @@ def _send_once(
                 smtp.starttls(context=context)
             if login:
                 smtp.login(login.username, login.password.get_secret_value())
-            refused = smtp.send_message(msg, from_addr=config.from_, to_addrs=list(config.to))
-    except smtplib.SMTPRecipientsRefused as exc:
-        raise _refused(exc.recipients, len(config.to)) from None
+            return smtp.send_message(msg, from_addr=config.from_, to_addrs=list(recipients))
+    except smtplib.SMTPRecipientsRefused as exc:  # every recipient refused, nothing sent
+        return dict(exc.recipients)
     except smtplib.SMTPNotSupportedError as exc:
         raise DeliveryError(f"SMTP server {server}: {exc}", transient=False) from None
     except smtplib.SMTPAuthenticationError as exc:
@@ -187,17 +231,6 @@ def _send_once(
         ) from None
     except smtplib.SMTPException as exc:
         raise DeliveryError(f"SMTP error with {server}: {exc}", transient=True) from None
-    if refused:
-        raise _refused(refused, len(config.to))
-
-
-def _refused(recipients: dict[str, tuple[int, bytes]], total: int) -> DeliveryError:
-    """Some or all recipients refused; worth retrying only if every refusal is temporary (4xx)."""
-    listed = "; ".join(f"{rcpt} ({code} {_text(why)})" for rcpt, (code, why) in recipients.items())
-    return DeliveryError(
-        f"SMTP server refused {len(recipients)} of {total} recipients: {listed}",
-        transient=all(400 <= code < 500 for code, _ in recipients.values()),
-    )
 
 
 def _text(raw: bytes | str) -> str:

@@ -29,6 +29,15 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+class PartlyDelivered(DeliveryError):
+    """The report did reach its readers in part — the email some recipients, the Slack message
+    without its chart — and another step failed.  Never transient: sending again would repeat
+    what already arrived; whoever records it should not count the channel as undelivered."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=False)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 3  # tries per step, the first included
