@@ -4,6 +4,10 @@ Each body is the same call the matching command makes (``collect``, ``analyze``,
 --send``), split into steps with a stop check between them: on SIGTERM a job ends at the next
 step boundary and its row says ``abandoned`` rather than leaving a half-done step behind.  A job
 that raises is recorded as ``failed`` (the error redacted) and never takes the daemon down.
+
+A retry (see :mod:`agent.scheduler`) repeats only what failed: ``collect`` the sources that
+failed, ``report`` the channels that did not get this week's report yet (deliveries are
+idempotent per report period).
 """
 
 from __future__ import annotations
@@ -11,12 +15,12 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert, select, update
 
 from agent.config import Settings
 from agent.logs import current_job
@@ -48,6 +52,7 @@ class JobContext:
     settings: Settings
     stop: threading.Event
     now: datetime  # aware UTC: when the run started
+    only: frozenset[str] | None = None  # collect: just these sources (a retry of the failed)
 
     def step(self, what: str) -> None:
         """Raise :class:`Abandoned` if a stop was requested; else log the step."""
@@ -71,6 +76,8 @@ def _collect(job: str) -> Body:
 
         per_source: dict[str, dict[str, Any]] = {}
         for source in sources_for(ctx.settings, job):
+            if ctx.only is not None and source.name not in ctx.only:
+                continue
             ctx.step(f"source {source.name}")
             for o in collect_all(ctx.engine, ctx.settings, only=source.name):
                 per_source[o.source] = {"status": o.status, "rows": o.rows}
@@ -92,7 +99,7 @@ def _analyze(ctx: JobContext) -> dict[str, Any]:
 
     ctx.step("rules")
     # The same call as `costagent analyze` (its default window).
-    result = analyze(ctx.engine, configured_rules(ctx.settings.rules), 30)
+    result = analyze(ctx.engine, configured_rules(ctx.settings.rule_settings()), 30)
     details: dict[str, Any] = {
         "findings": sum(result.produced.values()),
         "new": result.new,
@@ -113,10 +120,12 @@ def _report(ctx: JobContext) -> dict[str, Any]:
     ctx.step("render report")
     rendered = report.render(built, ctx.settings)
     ctx.step("deliver report")
-    outcomes = deliver.deliver_all(ctx.engine, ctx.settings, rendered)
+    # Channels that already have this period's report are skipped: a catch-up or retry run
+    # (or a repeated DST hour) resends only what failed, never the whole report twice.
+    outcomes = deliver.deliver_all(ctx.engine, ctx.settings, rendered, skip_delivered=True)
     sent = _outcomes(outcomes)
     details: dict[str, Any] = {"period": getattr(rendered, "period", None), "deliveries": sent}
-    failed = [channel for channel, status in sent.items() if status != "ok"]
+    failed = [channel for channel, status in sent.items() if status not in ("ok", "skipped")]
     if failed:
         raise JobFailed(f"delivery failed: {', '.join(failed)}", details)
     return details
@@ -142,8 +151,37 @@ BODIES: dict[str, Body] = {
 }
 
 
+@dataclass(frozen=True)
+class JobResult:
+    """How one run ended: ok, failed or abandoned, and what it did (``details``; None when the
+    run could not even be recorded)."""
+
+    status: str
+    details: dict[str, Any] | None = None
+
+    def failed_sources(self) -> frozenset[str] | None:
+        """The sources a ``collect`` retry must repeat; None: all of them (nothing known)."""
+        sources = (self.details or {}).get("sources")
+        if not isinstance(sources, dict):
+            return None
+        return frozenset(n for n, s in sources.items() if s.get("status") != "ok")
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def ok_since(engine: Engine, job: str, since: datetime) -> bool:
+    """Whether ``job`` had an ok run that started at or after ``since`` (aware, or naive UTC)."""
+    if since.tzinfo is not None:
+        since = since.astimezone(UTC).replace(tzinfo=None)
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(JobRun.id)
+            .where(JobRun.job == job, JobRun.status == "ok", JobRun.started_at >= since)
+            .limit(1)
+        ).first()
+    return found is not None
 
 
 def start_run(engine: Engine, job: str) -> int:
@@ -194,37 +232,43 @@ def run_job(
     stop: threading.Event,
     body: Body | None = None,
     on_start: Callable[[int], None] | None = None,
-) -> str:
-    """Run one job, recorded in ``job_runs``; returns ok, failed or abandoned.  Never raises."""
+    only: Collection[str] | None = None,
+) -> JobResult:
+    """Run one job, recorded in ``job_runs``; returns how it ended.  Never raises.
+
+    ``only`` limits a collect job to these sources (a retry of the ones that failed).
+    """
     token = current_job.set(job)
     try:
         run_id = start_run(engine, job)
         if on_start:
             on_start(run_id)
         log.info("job %s started", job, extra={"run_id": run_id})
-        ctx = JobContext(engine, settings, stop, datetime.now(UTC))
+        ctx = JobContext(
+            engine, settings, stop, datetime.now(UTC), None if only is None else frozenset(only)
+        )
         try:
             details = (body or BODIES[job])(ctx)
         except Abandoned as exc:
             log.warning("job %s abandoned: %s", job, exc, extra={"run_id": run_id})
             finish_run(engine, run_id, "abandoned", str(exc))
-            return "abandoned"
+            return JobResult("abandoned")
         except JobFailed as exc:
             log.error("job %s failed: %s", job, redact(str(exc)), extra={"run_id": run_id})
             finish_run(engine, run_id, "failed", str(exc), exc.details)
-            return "failed"
+            return JobResult("failed", exc.details)
         except Exception as exc:
             message = (
                 f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
             )
             log.exception("job %s failed: %s", job, redact(message), extra={"run_id": run_id})
             finish_run(engine, run_id, "failed", message)
-            return "failed"
+            return JobResult("failed")
         finish_run(engine, run_id, "ok", None, details)
         log.info("job %s ok", job, extra={"run_id": run_id, "details": details})
-        return "ok"
-    except Exception:  # the store itself failed: log it, keep the daemon alive
+        return JobResult("ok", details)
+    except Exception:  # the store itself failed: log it, keep the daemon alive (and retry)
         log.exception("job %s could not be recorded", job)
-        return "failed"
+        return JobResult("failed")
     finally:
         current_job.reset(token)

@@ -5,26 +5,37 @@ request and BigQuery every byte scanned: a user must see what the agent spends o
 how fresh each source's data is; whether the daemon runs (its lock and heartbeat); each job's
 last run and next scheduled run; each channel's last delivery; and what the open findings would
 save.  All of it comes from the store, so it works from any shell, daemon running or not.
+
+Nothing here scans a big table: freshness is a few index probes per source (billing from the
+``cost_daily`` rollup, usage from ``usage_metrics`` / ``llm_requests``, each with an
+``(x_source, time)`` index), and ``status --check`` — the container healthcheck, run every
+minute — reads only ``daemon_lock`` and ``job_runs`` and never migrates the schema.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Connection, Engine, case, func, select, text
+from sqlalchemy.engine import make_url
 
 from agent.config import JOB_NAMES, Settings
 from agent.store.schema import CollectionRun as R
-from agent.store.schema import CostLineItem as C
 from agent.store.schema import Delivery as D
 from agent.store.schema import JobRun as J
-from agent.store.schema import LlmRequest as Q
-from agent.store.schema import UsageMetric as U
+from collectors.base import SourceConfig
+
+NEVER_RUN = "never run"
 
 
-def source_status(engine: Engine, days: int) -> tuple[list[str], list[tuple[Any, ...]]]:
+def source_status(
+    engine: Engine, days: int, configured: Sequence[SourceConfig] = ()
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Per source: its last run and the totals over ``days``; configured sources that never
+    ran are listed too (status "never run"), so a source that silently never starts shows."""
     since = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days)
     with engine.connect() as conn:
         last_ids = select(R.source, func.max(R.id).label("id")).group_by(R.source).subquery()
@@ -71,7 +82,7 @@ def source_status(engine: Engine, days: int) -> tuple[list[str], list[tuple[Any,
         f"cost ({days} d)",
         "note",
     ]
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for src, kind, status, finished, nrows, reqs, cost, error, details in last:
         runs, failed, total_reqs, total_cost = totals.get(src, (0, 0, 0, Decimal(0)))
         rows.append(
@@ -90,6 +101,12 @@ def source_status(engine: Engine, days: int) -> tuple[list[str], list[tuple[Any,
                 _note(error, details or {}),
             )
         )
+    seen = {r[0] for r in rows}
+    for source in configured:
+        if source.name not in seen:
+            last_run = (None, NEVER_RUN, None, None, None)  # last run, status, rows, req., cost
+            rows.append((source.name, source.type, *last_run, 0, 0, 0, _usd(0), None))
+    rows.sort(key=lambda r: str(r[0]))
     return columns, rows
 
 
@@ -110,6 +127,40 @@ def _usd(value: Any) -> str:
 
 
 # -- the daemon's view: freshness, lock, jobs, deliveries, savings --------------------------------
+#: freshness key -> (table, time column); each table has an index on (x_source, column)
+FRESHNESS = {
+    "cost": ("cost_daily", "last_start"),  # = the newest line item's charge_period_start
+    "metrics": ("usage_metrics", "ts"),
+    "llm_requests": ("llm_requests", "ts"),
+}
+
+
+def newest_per_source(conn: Connection, table: str, column: str) -> list[tuple[str, Any]]:
+    """``(x_source, MAX(column))`` for every source in ``table``, without reading the table.
+
+    A GROUP BY would read every row (or every index entry).  This is a loose index scan: a
+    recursive CTE hops from one distinct ``x_source`` to the next (one index probe each), and
+    the newest time per source is one more probe — a few dozen probes for a dozen sources, on
+    SQLite and PostgreSQL alike.  ``table`` and ``column`` are this module's constants.
+    """
+    sql = text(
+        f"""
+        WITH RECURSIVE src(name) AS (
+            SELECT (SELECT x_source FROM {table} ORDER BY x_source LIMIT 1)
+            UNION ALL
+            SELECT (
+                SELECT x_source FROM {table} WHERE x_source > src.name
+                ORDER BY x_source LIMIT 1
+            )
+            FROM src WHERE src.name IS NOT NULL
+        )
+        SELECT name, (SELECT MAX({column}) FROM {table} WHERE x_source = src.name)
+        FROM src WHERE name IS NOT NULL
+        """
+    )
+    return [(str(name), newest) for name, newest in conn.execute(sql)]
+
+
 def freshness(engine: Engine) -> list[dict[str, Any]]:
     """Per ``x_source``: the newest cost row (charge period start), metric point, LLM request.
 
@@ -117,31 +168,22 @@ def freshness(engine: Engine) -> list[dict[str, Any]]:
     written); this is the number that shows it.
     """
     newest: dict[str, dict[str, Any]] = {}
-    queries = (
-        ("cost", select(C.x_source, func.max(C.charge_period_start)).group_by(C.x_source)),
-        ("metrics", select(U.x_source, func.max(U.ts)).group_by(U.x_source)),
-        ("llm_requests", select(Q.x_source, func.max(Q.ts)).group_by(Q.x_source)),
-    )
     with engine.connect() as conn:
-        for key, query in queries:
-            for src, ts in conn.execute(query):
-                row = newest.setdefault(src, {"source": src})
-                row[key] = _dt(ts)
-    keys = ("cost", "metrics", "llm_requests")
-    return [{"source": s, **{k: newest[s].get(k) for k in keys}} for s in sorted(newest)]
+        for key, (table, column) in FRESHNESS.items():
+            for src, ts in newest_per_source(conn, table, column):
+                newest.setdefault(src, {})[key] = _dt(ts)
+    return [{"source": s, **{k: newest[s].get(k) for k in FRESHNESS}} for s in sorted(newest)]
 
 
-def daemon_state(engine: Engine, stale_seconds: int, now: datetime) -> dict[str, Any]:
-    """The lock row: who runs the daemon, since when, how fresh its heartbeat is."""
+def daemon_state(engine: Engine, stale_seconds: int) -> dict[str, Any]:
+    """The lock row: who runs the daemon, since when, how fresh its heartbeat is — aged on the
+    database's clock, like the daemons themselves do, so this host's clock does not matter."""
     from agent.daemon_lock import read
 
     holder = read(engine)
     if holder is None:
         return {"running": False, "holder": None, "since": None, "heartbeat_age_seconds": None}
-    beat = holder.heartbeat_at
-    if isinstance(beat, str):  # SQLite text, when read without the ORM type
-        beat = datetime.fromisoformat(beat)
-    age = round((now - beat).total_seconds(), 1) if beat else None
+    age = round(holder.age_seconds, 1) if holder.age_seconds is not None else None
     return {
         "running": age is not None and age <= stale_seconds,
         "holder": holder.holder,
@@ -153,7 +195,7 @@ def daemon_state(engine: Engine, stale_seconds: int, now: datetime) -> dict[str,
 
 def job_states(engine: Engine, settings: Settings, now: datetime) -> list[dict[str, Any]]:
     """Per job: the last run, how many runs in a row failed, the next scheduled run."""
-    from agent.scheduler import next_runs
+    from agent.cron import next_runs
 
     upcoming = next_runs(settings, now.replace(tzinfo=UTC).astimezone(_tz(settings)))
     window = settings.daemon.check_failed_runs
@@ -225,17 +267,52 @@ def full_status(
 ) -> dict[str, Any]:
     """Everything ``costagent status`` shows, as one JSON-ready object."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    columns, rows = source_status(engine, days)
+    columns, rows = source_status(engine, days, settings.sources)
     return {
         "generated_at": now.replace(microsecond=0).isoformat(),
         "timezone": settings.report.timezone,
         "sources": [_jsonable(dict(zip(columns, r, strict=True))) for r in rows],
         "freshness": freshness(engine),
-        "daemon": daemon_state(engine, settings.daemon.lock_stale_seconds, now),
+        "daemon": daemon_state(engine, settings.daemon.lock_stale_seconds),
         "jobs": job_states(engine, settings, now),
         "deliveries": last_deliveries(engine),
         "open_monthly_savings": open_savings(engine),
     }
+
+
+def health_status(engine: Engine, settings: Settings, now: datetime) -> dict[str, Any]:
+    """The part of the status :func:`health_problems` needs: the lock and the job runs only."""
+    return {
+        "daemon": daemon_state(engine, settings.daemon.lock_stale_seconds),
+        "jobs": job_states(engine, settings, now),
+    }
+
+
+def check(settings: Settings, now: datetime | None = None) -> list[str]:
+    """``status --check``: the health problems, reading two small tables and nothing else.
+
+    The schema is only compared with this costagent's migrations, never upgraded: a
+    healthcheck must not run migrations (the daemon does when it starts).
+    """
+    from agent.store.engine import DatabaseError, current_revision, head_revision, make_engine
+
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    url = settings.database.url
+    engine = make_engine(url)
+    try:
+        try:
+            revision = current_revision(engine)
+        except Exception as exc:
+            raise DatabaseError(f"cannot open database {make_url(url)!r}: {exc}") from None
+        head = head_revision()
+        if revision != head:
+            return [
+                f"database schema is at revision {revision or 'none'}, this costagent expects "
+                f"{head} (the daemon upgrades it when it starts; or run `costagent db upgrade`)"
+            ]
+        return health_problems(health_status(engine, settings, now), settings)
+    finally:
+        engine.dispose()
 
 
 def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
@@ -263,7 +340,7 @@ def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
 
 
 def _tz(settings: Settings) -> Any:
-    from agent.scheduler import timezone_of
+    from agent.cron import timezone_of
 
     return timezone_of(settings)
 

@@ -1,20 +1,31 @@
-"""The one-daemon-per-database lock on SQLite and PostgreSQL (``engine`` runs both)."""
+"""The one-daemon-per-database lock on SQLite and PostgreSQL (``engine`` runs both): refusal
+naming the holder, take-over of dead or stale holders (pid + start time, boot id, heartbeat age
+on the database's clock), races, and PostgreSQL's pool surviving a server restart."""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, update
+import time_machine
+from sqlalchemy import Engine, create_engine, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from agent import daemon_lock
+from agent.config import Settings
 from agent.daemon_lock import Holder, LockHeld
+from agent.scheduler import Daemon
+from agent.shutdown import Shutdown, short_timeout_engine
+from agent.store.engine import open_store
 from agent.store.schema import DaemonLock
 
 HOST = socket.gethostname()
@@ -132,3 +143,154 @@ def test_racing_first_acquisitions_have_one_winner(engine: Engine) -> None:
     for t in threads:
         t.join(timeout=60)
     assert len(won) == 1
+
+
+# -- liveness beyond the pid, on the database's clock ------------------------------------------
+def keyed(pid: int, key: str | None, host: str = HOST) -> Holder:
+    return Holder(f"ops@{host} pid {pid}", host, pid, process_key=key)
+
+
+def my_scope() -> tuple[str, str]:
+    key = daemon_lock.me().process_key
+    if key is None:
+        pytest.skip("needs Linux /proc (boot id, pid namespace, start time)")
+    boot, namespace, _start = key.split(":")
+    return boot, namespace
+
+
+def test_a_recycled_pid_is_not_taken_for_the_daemon(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    boot, ns = my_scope()
+    parent = os.getppid()  # alive, but it is not the process that took the lock
+    daemon_lock.acquire(engine, who=keyed(parent, f"{boot}:{ns}:1"))
+    with caplog.at_level(logging.WARNING, "agent.daemon_lock"):
+        mine = daemon_lock.acquire(engine)
+    assert mine.pid == os.getpid()
+    assert f"pid {parent} now belongs to another process" in caplog.text
+
+
+def test_a_live_holder_with_its_start_time_is_refused(engine: Engine) -> None:
+    my_scope()
+    parent = os.getppid()
+    daemon_lock.acquire(engine, who=keyed(parent, daemon_lock.process_key(parent)))
+    with pytest.raises(LockHeld, match=f"pid {parent} "):
+        daemon_lock.acquire(engine)
+
+
+def test_another_pid_namespace_counts_only_by_its_heartbeat(engine: Engine) -> None:
+    boot, _ns = my_scope()
+    # Another container on this kernel: its pid means nothing here, even if no such pid exists.
+    daemon_lock.acquire(engine, who=keyed(dead_pid(), f"{boot}:4026599999:12345"))
+    with pytest.raises(LockHeld):
+        daemon_lock.acquire(engine)
+    age(engine, minutes=6)
+    assert daemon_lock.acquire(engine).pid == os.getpid()
+
+
+def test_same_host_name_after_a_reboot_is_taken_over(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    _boot, ns = my_scope()
+    daemon_lock.acquire(engine, who=keyed(os.getppid(), f"an-earlier-boot:{ns}:12345"))
+    with caplog.at_level(logging.WARNING, "agent.daemon_lock"):
+        daemon_lock.acquire(engine)
+    assert "was rebooted since" in caplog.text
+
+
+def age(engine: Engine, minutes: int) -> None:
+    """Make the lock's heartbeat ``minutes`` old on the database's clock."""
+    with engine.begin() as conn:
+        now = conn.execute(select(daemon_lock.db_now())).scalar_one()
+        conn.execute(update(DaemonLock).values(heartbeat_at=now - timedelta(minutes=minutes)))
+
+
+def test_heartbeats_are_aged_on_the_database_clock_not_the_callers(engine: Engine) -> None:
+    remote = other(1, host="other-host.example")
+    daemon_lock.acquire(engine, who=remote)  # its heartbeat: now, by the database
+    # A host whose clock is a day fast must not see a fresh heartbeat as a day old ...
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=1)):
+        with pytest.raises(LockHeld):
+            daemon_lock.acquire(engine)
+        assert daemon_lock.heartbeat(engine, remote) is True
+    # ... and one a day slow must still see a stale heartbeat as stale.
+    age(engine, minutes=6)
+    with time_machine.travel(datetime.now(UTC) - timedelta(days=1)):
+        held = daemon_lock.read(engine)
+        assert held is not None and held.age_seconds is not None
+        assert 360 <= held.age_seconds < 420  # 6 min, by the database
+        assert daemon_lock.acquire(engine).pid == os.getpid()
+
+
+def test_second_daemon_names_the_holder_while_the_database_is_write_locked(
+    sqlite_url: str,
+) -> None:
+    engine = open_store(sqlite_url)
+    blocker = sqlite3.connect(str(make_url(sqlite_url).database), isolation_level=None)
+    held_by = f"pid {os.getppid()} "
+    try:
+        daemon_lock.acquire(engine, who=other(os.getppid()))
+        blocker.execute("BEGIN IMMEDIATE")  # the first daemon is inside a long write
+        # The row is read first (WAL readers do not wait): refused at once, naming the holder.
+        with pytest.raises(LockHeld, match=held_by):
+            daemon_lock.acquire(engine)
+        blocker.execute("ROLLBACK")
+        # A stale holder is taken over by a write; when that write times out on the locked
+        # database, the refusal still names the holder (not "database is locked").
+        age(engine, minutes=10)
+        blocker.execute("BEGIN IMMEDIATE")
+        with pytest.raises(LockHeld, match=held_by):
+            daemon_lock.acquire(short_timeout_engine(engine, 0.2), who=other(12345, host="h2"))
+    finally:
+        blocker.close()
+        engine.dispose()
+
+
+def test_a_postgresql_restart_does_not_fail_the_next_use(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL connection pool")
+    with engine.connect() as conn:
+        backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    # What a server restart does to the pooled connection: the server side goes away.
+    admin = create_engine(engine.url, poolclass=NullPool)
+    with admin.begin() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": backend}).scalar_one()
+    admin.dispose()
+    with engine.connect() as conn:  # pool_pre_ping notices and reconnects
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != backend
+    assert daemon_lock.read(engine) is None
+
+
+# -- the daemon's heartbeat ----------------------------------------------------------------
+def test_a_beat_in_flight_at_release_is_not_a_lost_lock(engine: Engine) -> None:
+    daemon = Daemon(engine, Settings(), Shutdown(limit=10**6))
+    daemon.who = daemon_lock.acquire(engine)
+    daemon.stop.set()  # stopping: the lock is released while a beat is on its way
+    daemon_lock.release(engine, daemon.who)
+    daemon._beat()
+    assert (daemon.lost_lock, daemon.shutdown.code) == (False, 0)
+    # not stopping, the same finding is a take-over: stop with exit code 1
+    daemon = Daemon(engine, Settings(), Shutdown(limit=10**6))
+    daemon.who = daemon_lock.me()
+    daemon._beat()
+    assert (daemon.lost_lock, daemon.shutdown.code, daemon.stop.is_set()) == (True, 1, True)
+
+
+def test_failing_heartbeats_are_logged_once_until_they_work_again(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    daemon = Daemon(engine, Settings(), Shutdown(limit=10**6))
+    daemon.who = daemon_lock.acquire(engine)
+    working = daemon._beat_engine  # the short-timeout engine on the same database
+    daemon._beat_engine = create_engine(f"sqlite:///{tmp_path}/no/such/dir/x.db")
+    with caplog.at_level(logging.INFO, "agent.scheduler"):
+        for _ in range(3):
+            daemon._beat()
+        daemon._beat_engine = working
+        daemon._beat()
+    messages = [r.getMessage() for r in caplog.records]
+    assert [m for m in messages if m.startswith("heartbeat")] == [
+        "heartbeat failed (OperationalError); retrying every beat, logged again once it works",
+        "heartbeat works again",
+    ]
+    assert not daemon.lost_lock

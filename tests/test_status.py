@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import time_machine
-from sqlalchemy import Engine, insert
+from alembic import command
+from sqlalchemy import Engine, event, insert, select
 
 from agent import daemon_lock
+from agent.store import daily
+from agent.store.engine import alembic_config, current_revision, head_revision, make_engine
 from agent.store.schema import (
     CollectionRun,
     CostLineItem,
@@ -25,6 +32,14 @@ from tests.helpers import cli
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday
 T = NOW.replace(tzinfo=None)
+
+
+def db_clock(engine: Engine) -> datetime:
+    """The database's own time: heartbeats are written and aged on it, not on ours."""
+    with engine.connect() as conn:
+        value = conn.execute(select(daemon_lock.db_now())).scalar_one()
+    assert isinstance(value, datetime)
+    return value
 
 
 def fill(engine: Engine) -> None:
@@ -53,6 +68,7 @@ def fill(engine: Engine) -> None:
                 }
             ],
         )
+        daily.rebuild(conn)  # as every load does: status reads billing freshness from it
         conn.execute(
             insert(UsageMetric),
             [
@@ -172,7 +188,7 @@ def test_status_json_shape_and_figures(engine: Engine, db_url: str, tmp_path: Pa
                 host="ops-1",
                 pid=4242,
                 acquired_at=T - timedelta(days=2),
-                heartbeat_at=T - timedelta(seconds=20),
+                heartbeat_at=db_clock(engine) - timedelta(seconds=20),
             )
         )
     code, out, err = status(db_url, write_config(tmp_path), "--format", "json")
@@ -203,11 +219,12 @@ def test_status_json_shape_and_figures(engine: Engine, db_url: str, tmp_path: Pa
         {"source": "gateway", "cost": None, "metrics": None, "llm_requests": "2026-11-24T23:59:01"},
         {"source": "gcp-bq", "cost": "2026-11-20T00:00:00", "metrics": None, "llm_requests": None},
     ]
+    age = s["daemon"].pop("heartbeat_age_seconds")
+    assert 20 <= age < 80  # 20 s on the database's clock, plus however long the test took
     assert s["daemon"] == {
         "running": True,
         "holder": "costagent@ops-1 pid 4242",
         "since": "2026-11-23T12:00:00",
-        "heartbeat_age_seconds": 20.0,
         "stale": False,
     }
     jobs = {j["job"]: j for j in s["jobs"]}
@@ -290,12 +307,99 @@ def test_status_without_daemon_and_stale_heartbeat(
                 host="ops-1",
                 pid=4242,
                 acquired_at=T - timedelta(hours=2),
-                heartbeat_at=T - timedelta(minutes=10),
+                heartbeat_at=db_clock(engine) - timedelta(minutes=10),
             )
         )
     code, out, _ = status(db_url, cfg, "--format", "json")
     d = json.loads(out)["daemon"]
-    assert (d["running"], d["stale"], d["heartbeat_age_seconds"]) == (False, True, 600.0)
+    assert (d["running"], d["stale"]) == (False, True)
+    assert 600 <= d["heartbeat_age_seconds"] < 660  # 10 min on the database's clock
     code, _, err = status(db_url, cfg, "--check")
-    assert code == 1 and "daemon heartbeat is 600 s old (costagent@ops-1 pid 4242)" in err
+    assert code == 1
+    assert re.search(r"daemon heartbeat is 6[0-5]\d s old \(costagent@ops-1 pid 4242\)", err)
     assert daemon_lock.read(engine) is not None  # status only reads
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """Every SQL statement any engine runs inside the block (SQLAlchemy's event API)."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement.lower())
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
+BIG = ("cost_line_items", "cost_daily", "usage_metrics", "llm_requests", "collection_runs")
+
+
+def test_check_reads_only_the_lock_and_the_job_runs(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    fill(engine)
+    cfg = write_config(tmp_path, "[daemon]\ncheck_failed_runs = 4")
+    with engine.begin() as conn:
+        conn.execute(
+            insert(DaemonLock).values(
+                name="daemon",
+                holder="costagent@ops-1 pid 4242",
+                host="ops-1",
+                pid=4242,
+                acquired_at=T,
+                heartbeat_at=db_clock(engine),
+            )
+        )
+    with statements() as seen:
+        code, out, err = status(db_url, cfg, "--check")
+    assert (code, out.strip()) == (0, "healthy"), err
+    tables = {t for t in (*BIG, "findings", "deliveries") if any(t in s for s in seen)}
+    assert tables == set()
+    assert any("from daemon_lock" in s for s in seen) and any("from job_runs" in s for s in seen)
+    # the full status reads freshness from the rollup and indexes, never the line items
+    with statements() as seen:
+        code, _out, err = status(db_url, cfg, "--format", "json")
+    assert code == 0, err
+    assert not any("cost_line_items" in s for s in seen)
+    assert not any("group by" in s and ("usage_metrics" in s or "llm_requests" in s) for s in seen)
+
+
+def test_check_never_migrates(db_url: str, tmp_path: Path) -> None:
+    engine = make_engine(db_url)
+    try:
+        cfg = alembic_config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0005")
+        code, _out, err = status(db_url, write_config(tmp_path), "--check")
+        assert code == 1
+        expected = f"database schema is at revision 0005, this costagent expects {head_revision()}"
+        assert f"unhealthy: {expected}" in err
+        assert current_revision(engine) == "0005"  # a healthcheck leaves the schema alone
+    finally:
+        engine.dispose()
+
+
+def test_configured_sources_that_never_ran_are_listed(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    fill(engine)  # aws-cur has a run; the two below do not
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[[sources]]\nname = "aws-cur"\ntype = "local_files"\npaths = ["/nonexistent"]\n'
+        '[[sources]]\nname = "new-export"\ntype = "local_files"\npaths = ["/nonexistent"]\n'
+    )
+    code, out, err = status(db_url, str(cfg), "--format", "json")
+    assert code == 0, err
+    sources = {s["source"]: s for s in json.loads(out)["sources"]}
+    assert list(sources) == ["aws-cur", "new-export"]
+    assert sources["aws-cur"]["status"] == "ok"
+    fresh = sources["new-export"]
+    assert (fresh["kind"], fresh["status"], fresh["last run"]) == ("local_files", "never run", None)
+    assert (fresh["runs (30 d)"], fresh["failed"]) == (0, 0)
+    code, out, _ = status(db_url, str(cfg), "--format", "csv")
+    assert code == 0 and "new-export,local_files,,never run," in out

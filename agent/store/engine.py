@@ -42,9 +42,19 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+#: PostgreSQL connections older than this are replaced (server-side idle timeouts, proxies).
+PG_POOL_RECYCLE_SECONDS = 1800
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        # The daemon keeps its engine for months: a pooled connection that a server restart,
+        # failover or idle timeout killed must be noticed (a ping on checkout, replaced) and
+        # not fail the next job.
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("pool_recycle", PG_POOL_RECYCLE_SECONDS)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         parent = Path(parsed.database).expanduser().resolve().parent
         if not parent.exists():

@@ -127,7 +127,10 @@ class UsageMetric(Base):
     x_source: Mapped[str] = mapped_column(String(128))
     dimensions: Mapped[dict[str, Any] | None] = mapped_column(Json)
 
-    __table_args__ = (UniqueConstraint("resource_id", "metric", "stat", "ts", "period_s"),)
+    __table_args__ = (
+        UniqueConstraint("resource_id", "metric", "stat", "ts", "period_s"),
+        Index(None, "x_source", "ts"),  # `status` freshness: newest point per source
+    )
 
 
 class Resource(Base):
@@ -165,6 +168,8 @@ class LlmRequest(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
     batch: Mapped[bool | None] = mapped_column(Boolean)
     x_source: Mapped[str] = mapped_column(String(128))
+
+    __table_args__ = (Index(None, "x_source", "ts"),)  # `status` freshness per source
 
 
 class Finding(Base):
@@ -305,7 +310,10 @@ class DaemonLock(Base):
     """The one-daemon-per-database lock: who holds it and when it last proved it was alive.
 
     A row per lock name; a holder whose process is gone (same host, dead pid) or whose heartbeat
-    is older than the stale timeout is taken over by the next ``costagent run``.
+    is older than the stale timeout is taken over by the next ``costagent run``.  Times are the
+    database's clock, so hosts with skewed clocks agree on a heartbeat's age.  ``process_key``
+    (``boot id:pid namespace:start time``, NULL without Linux ``/proc``) tells a live holder
+    from a recycled pid; see :mod:`agent.daemon_lock`.
     """
 
     __tablename__ = "daemon_lock"
@@ -316,6 +324,7 @@ class DaemonLock(Base):
     pid: Mapped[int] = mapped_column(Integer)
     acquired_at: Mapped[datetime] = mapped_column(DateTime())
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime())
+    process_key: Mapped[str | None] = mapped_column(String(128))
 
 
 class CostDaily(Base):
@@ -335,7 +344,11 @@ class CostDaily(Base):
     """
 
     __tablename__ = "cost_daily"
-    __table_args__ = (Index(None, "x_slice"), Index(None, "day"))
+    __table_args__ = (
+        Index(None, "x_slice"),
+        Index(None, "day"),
+        Index(None, "x_source", "last_start"),  # `status` billing freshness per source
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     x_source: Mapped[str] = mapped_column(String(128))
