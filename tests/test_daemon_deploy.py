@@ -1,36 +1,113 @@
-"""The deployment files stay in step with the code: the example config loads and names every
-key of every section and source type; the unit, image and compose file run the daemon as the
-README says."""
+"""The deployment files stay in step with the code and with each other: the example config
+loads and documents every key in the section that owns it; the unit passes `systemd-analyze
+verify`; the image, the compose file and the README's `ca` helper run the daemon the way the
+unit does (same user, env file, config path, stop timeout)."""
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+import typing
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
-from agent.config import (
-    ClassificationConfig,
-    DaemonConfig,
-    DatabaseConfig,
-    EmailConfig,
-    ReportConfig,
-    ScheduleConfig,
-    SlackConfig,
-    load_settings,
-)
+from agent.config import DaemonConfig, Settings, load_settings
 from collectors.base import source_types
 
-DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
 EXAMPLE = DEPLOY / "costagent.example.toml"
+UNIT = DEPLOY / "costagent.service"
+ENV_EXAMPLE = DEPLOY / "costagent.env.example"
+INSTALLED_BIN = "/opt/costagent/.venv/bin/costagent"
+
+# Sections other tests own: [rules.<rule_id>] are free-form per rule (tests/test_rules_engine.py
+# checks their keys against each rule's parameters).
+FOREIGN_SECTIONS = ("rules",)
+# Free-form tables keyed by the user's names (a model id), whose fields the code checks itself.
+FREE_FORM_TABLES = ("llm_requests.prices.",)
+
+_KEY = re.compile(r"^\s*#?\s*([A-Za-z_][A-Za-z0-9_]*)\s*=")
+_HEADER = re.compile(r"^\s*#?\s*\[(\[?)([A-Za-z0-9_.\-\":]+)\]\]?\s*(?:#.*)?$")
 
 
 def documented_keys(text: str) -> set[str]:
-    """Keys written as ``key = …``, commented out as ``# key = …``, or tables ``[a.key]``."""
-    keys = set(re.findall(r"^\s*#?\s*([A-Za-z_]+)\s*=", text, re.MULTILINE))
-    tables = re.findall(r"^\s*#?\s*\[\[?([\w.-]+)\]\]?", text, re.MULTILINE)
-    return keys | {t.rsplit(".", 1)[-1] for t in tables}
+    """Keys written as ``key = …`` or commented out as ``# key = …``."""
+    return {m.group(1) for line in text.splitlines() if (m := _KEY.match(line))}
+
+
+# --- the example config, section by section ---------------------------------------------------
+
+
+@dataclass
+class Section:
+    path: str
+    keys: set[str] = field(default_factory=set)
+    type: str | None = None  # a [[sources]] block's collector type
+
+
+def sections(text: str) -> list[Section]:
+    """The file's tables in order, each with the keys written or commented out under it.
+
+    A key counts only for the table it sits in, so a key documented for one section (say
+    ``timeout`` under [report.email]) does not hide its absence from another.
+    """
+    out = [Section("")]
+    for line in text.splitlines():
+        if header := _HEADER.match(line):
+            out.append(Section(header.group(2)))
+        elif key := _KEY.match(line):
+            out[-1].keys.add(key.group(1))
+            if key.group(1) == "type" and not line.lstrip().startswith("#"):
+                out[-1].type = tomllib.loads(line.split("#", 1)[0])["type"]
+    return out
+
+
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    """The pydantic models inside an annotation (``X | None``, ``list[X]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if typing.get_origin(annotation) is dict:
+        return []  # free-form tables such as [rules.<rule_id>]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _field_names(model: type[BaseModel]) -> dict[str, object]:
+    return {f.alias or name: f.annotation for name, f in model.model_fields.items()}
+
+
+def section_models() -> dict[str, type[BaseModel]]:
+    """Every table path the config accepts, from the Settings model itself (so a new
+    section or sub-table is checked without editing this test); [[sources]] apart."""
+    found: dict[str, type[BaseModel]] = {}
+
+    def walk(prefix: str, model: type[BaseModel]) -> None:
+        for name, annotation in _field_names(model).items():
+            path = f"{prefix}{name}"
+            if path == "sources" or path in FOREIGN_SECTIONS:
+                continue
+            for sub in _models_in(annotation):
+                found[path] = sub
+                walk(f"{path}.", sub)
+
+    walk("", Settings)
+    return found
+
+
+def _keys_by_path(parsed: list[Section]) -> dict[str, set[str]]:
+    keys: dict[str, set[str]] = defaultdict(set)
+    for section in parsed:
+        keys[section.path] |= section.keys  # [[classification.rules]] repeats: pooled per path
+    return keys
 
 
 def test_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,30 +120,78 @@ def test_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert set(settings.rules) >= {"spot-training", "idle-gpu"}
 
 
-@pytest.mark.parametrize(
-    "model",
-    [
-        DatabaseConfig,
-        ClassificationConfig,
-        ReportConfig,
-        EmailConfig,
-        SlackConfig,
-        ScheduleConfig,
-        DaemonConfig,
-        *[cls.config_model for cls in source_types().values()],
-    ],
-    ids=lambda m: getattr(m, "__name__", str(m)),
-)
-def test_example_config_documents_every_key(model: type[BaseModel]) -> None:
-    keys = documented_keys(EXAMPLE.read_text(encoding="utf-8"))
-    fields = {f.alias or name for name, f in model.model_fields.items()}
-    missing = fields - keys
-    assert not missing, f"add {sorted(missing)} ({model.__name__}) to {EXAMPLE.name}"
+@pytest.mark.parametrize("path", sorted(section_models()))
+def test_example_config_documents_every_key_of_its_section(path: str) -> None:
+    model = section_models()[path]
+    keys = _keys_by_path(sections(EXAMPLE.read_text(encoding="utf-8")))
+    assert path in keys, f"add a [{path}] table ({model.__name__}) to {EXAMPLE.name}"
+    fields = _field_names(model)
+    # a sub-table field (report.email) is documented by its own [report.email] table
+    missing = {f for f in fields if f not in keys[path] and f"{path}.{f}" not in keys}
+    assert not missing, f"add {sorted(missing)} under [{path}] ({model.__name__}) in {EXAMPLE.name}"
+    unknown = keys[path] - set(fields)
+    assert not unknown, (
+        f"[{path}] in {EXAMPLE.name} documents keys the code lacks: {sorted(unknown)}"
+    )
+
+
+def test_example_config_has_no_unknown_tables() -> None:
+    known = set(section_models()) | {"sources", ""}
+    stray = {
+        s.path
+        for s in sections(EXAMPLE.read_text(encoding="utf-8"))
+        if s.path not in known
+        and s.path.split(".")[0] not in FOREIGN_SECTIONS
+        and not s.path.startswith(FREE_FORM_TABLES)
+    }
+    assert not stray, f"tables in {EXAMPLE.name} that the config does not accept: {sorted(stray)}"
+
+
+def _defining_class(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """The most basic model class that declares ``name`` (AwsSourceConfig for ``region``)."""
+    bases = [c for c in model.__mro__ if isinstance(c, type) and issubclass(c, BaseModel)]
+    return [c for c in bases if name in c.model_fields][-1]
+
+
+@pytest.mark.parametrize("source_type", sorted(source_types()))
+def test_example_config_documents_every_key_of_each_source_type(source_type: str) -> None:
+    """A source's own keys sit in its own [[sources]] block; keys every AWS (or GCP) source
+    shares are shown once, in any block of that family."""
+    models = {name: cls.config_model for name, cls in source_types().items()}
+    model = models[source_type]
+    blocks = [s for s in sections(EXAMPLE.read_text(encoding="utf-8")) if s.path == "sources"]
+    own = set().union(*(b.keys for b in blocks if b.type == source_type))
+    assert own, f"add a [[sources]] block with type = {source_type!r} to {EXAMPLE.name}"
+    missing = set()
+    for name in model.model_fields:
+        if name in own:
+            continue
+        family = _defining_class(model, name)
+        shown_once = any(
+            name in b.keys and b.type in models and issubclass(models[b.type], family)
+            for b in blocks
+        )
+        if family is model or not shown_once:
+            missing.add(name)
+    assert not missing, f"add {sorted(missing)} to the {source_type} source in {EXAMPLE.name}"
+    unknown = own - set(model.model_fields)
+    assert not unknown, f"the {source_type} block documents keys it lacks: {sorted(unknown)}"
+
+
+# --- the secrets file -------------------------------------------------------------------------
+
+
+def _active_env(text: str) -> dict[str, str]:
+    return dict(
+        line.split("=", 1)
+        for line in text.splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    )
 
 
 def test_env_example_names_the_secrets() -> None:
-    names = documented_keys((DEPLOY / "costagent.env.example").read_text(encoding="utf-8"))
-    assert names >= {
+    text = ENV_EXAMPLE.read_text(encoding="utf-8")
+    assert documented_keys(text) >= {
         "COSTAGENT_SMTP_USERNAME",
         "COSTAGENT_SMTP_PASSWORD",
         "SLACK_WEBHOOK_URL",
@@ -76,48 +201,211 @@ def test_env_example_names_the_secrets() -> None:
         "GOOGLE_APPLICATION_CREDENTIALS",
         "COSTAGENT_DATABASE_URL",
     }
+    # set (even empty) it would override the attached service account on GCE / GKE
+    assert "GOOGLE_APPLICATION_CREDENTIALS" not in _active_env(text)
+
+
+def test_one_gcp_key_file_name_throughout() -> None:
+    pattern = re.compile(r"/etc/costagent/(gcp-[\w-]+\.json)")
+    names = {
+        path.name: set(pattern.findall(path.read_text(encoding="utf-8")))
+        for path in (ENV_EXAMPLE, EXAMPLE, DEPLOY / "compose.yaml", DEPLOY / "gcp-roles.md")
+    }
+    keys = {n for found in names.values() for n in found if "wif" not in n}
+    assert keys == {"gcp-key.json"}, names
+
+
+# --- systemd ----------------------------------------------------------------------------------
+
+
+def unit_settings(text: str) -> dict[str, list[str]]:
+    """``Key=value`` lines of a unit file (a key may repeat), comments skipped."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for line in text.splitlines():
+        if line and line[0] not in "#;[" and "=" in line:
+            key, value = line.split("=", 1)
+            out[key].append(value)
+    return out
+
+
+def _seconds(value: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(s|sec|min)?", value.strip())
+    assert match, f"cannot read a duration from {value!r}"
+    return float(match.group(1)) * (60 if match.group(2) == "min" else 1)
 
 
 def test_systemd_unit_runs_the_daemon_hardened() -> None:
-    unit = (DEPLOY / "costagent.service").read_text(encoding="utf-8")
-    lines = set(unit.splitlines())
-    assert (
-        "ExecStart=/opt/costagent/.venv/bin/costagent --config /etc/costagent/costagent.toml "
-        "run --log-format json" in lines
-    )
-    for line in (
-        "Type=simple",
-        "Restart=on-failure",
-        "User=costagent",
-        "EnvironmentFile=/etc/costagent/costagent.env",
-        "TimeoutStopSec=15",
-        "NoNewPrivileges=yes",
-        "ProtectSystem=strict",
-        "ProtectHome=yes",
-        "PrivateTmp=yes",
-        "ReadWritePaths=/var/lib/costagent",
-        "CapabilityBoundingSet=",
-        "SystemCallFilter=@system-service",
-    ):
-        assert line in lines, line
-    assert any(x.startswith("RestrictAddressFamilies=") for x in lines)
+    unit = unit_settings(UNIT.read_text(encoding="utf-8"))
+    assert unit["ExecStart"] == [
+        f"{INSTALLED_BIN} --config /etc/costagent/costagent.toml run --log-format json"
+    ]
+    for key, value in {
+        "Type": "simple",
+        "Restart": "on-failure",
+        "User": "costagent",
+        "EnvironmentFile": "/etc/costagent/costagent.env",
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "ReadWritePaths": "/var/lib/costagent",
+        "CapabilityBoundingSet": "",
+    }.items():
+        assert unit[key] == [value], key
+    assert "@system-service" in unit["SystemCallFilter"]
+    assert unit["RestrictAddressFamilies"]
+    # a configuration error exits 2 (agent/cli.py): restarting every 30 s cannot fix it
+    assert "2" in unit["RestartPreventExitStatus"][0].split()
+    # SIGTERM waits daemon.stop_timeout_seconds for a job's step, then exits; systemd must not
+    # SIGKILL before that (15 s > 8 s + shutdown)
+    assert _seconds(unit["TimeoutStopSec"][0]) >= 15 > DaemonConfig().stop_timeout_seconds
+    assert not unit.get("Documentation"), "Documentation= must name a page that exists"
 
 
-def test_image_and_compose() -> None:
-    docker = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
-    assert "FROM python:3.11-slim" in docker and "USER costagent" in docker
-    assert 'pip install ".[postgres]"' in docker
-    assert 'CMD ["costagent", "status", "--check"]' in docker
-    assert 'ENTRYPOINT ["costagent"]' in docker and docker.rstrip().endswith(
-        'CMD ["run", "--log-format", "json"]'
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not here")
+def test_systemd_unit_verifies(tmp_path: Path) -> None:
+    """systemd's own parser: an unknown option, a bad value or a typo in a directive prints a
+    warning that this test turns into a failure. ExecStart points at this checkout's costagent,
+    since verify also checks that the binary exists."""
+    binary = Path(sys.executable).with_name("costagent")
+    assert binary.exists(), binary
+    copy = tmp_path / UNIT.name
+    copy.write_text(UNIT.read_text(encoding="utf-8").replace(INSTALLED_BIN, str(binary)))
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
-    compose = (DEPLOY / "compose.yaml").read_text(encoding="utf-8")
-    for needle in (
-        "image: postgres:16",
-        "pg_isready",
-        "condition: service_healthy",
-        "env_file: ./costagent.env",
-        "./costagent.toml:/etc/costagent/costagent.toml:ro",
-        "pgdata:/var/lib/postgresql/data",
-    ):
-        assert needle in compose, needle
+    assert done.returncode == 0 and not (done.stdout + done.stderr).strip(), (
+        done.stdout + done.stderr
+    )
+
+
+def readme_ca_helper() -> list[str]:
+    """The README's ``ca()`` function body as an argv, backslash-newlines joined."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"^ca\(\) \{ (.*?); \}$", readme, re.MULTILINE | re.DOTALL)
+    assert match, "README: the ca() helper is gone"
+    return shlex.split(match.group(1).replace("\\\n", " "))
+
+
+def _run_properties(argv: list[str]) -> dict[str, str]:
+    return dict(argv[i + 1].split("=", 1) for i, arg in enumerate(argv) if arg == "-p")
+
+
+def test_readme_ca_runs_commands_as_the_unit_does() -> None:
+    """`ca status` must see what the daemon sees: same user, env file, directory and config.
+    The env file is read by systemd (EnvironmentFile= quoting), never sourced by a shell."""
+    argv = readme_ca_helper()
+    assert argv[:2] == ["sudo", "systemd-run"]
+    assert {"--pipe", "--wait", "--collect", "--quiet"} <= set(argv)
+    unit = unit_settings(UNIT.read_text(encoding="utf-8"))
+    props = _run_properties(argv)
+    for key in ("User", "Group", "EnvironmentFile", "WorkingDirectory"):
+        assert [props.get(key)] == unit[key], key
+    command = argv[-4:]
+    assert command == [*unit["ExecStart"][0].split()[:3], "$@"]
+    # the unit's own comment shows the same command, not a sudo -u that skips the env file
+    comment = " ".join(
+        line.lstrip("# ").rstrip("\\ ")
+        for line in UNIT.read_text(encoding="utf-8").splitlines()
+        if line.startswith("#")
+    )
+    assert " ".join(argv[1:-1]) + " status" in comment
+
+
+def test_ignored_copies_of_secrets() -> None:
+    """The files the README's steps create next to the templates never reach a commit."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for path in ("deploy/costagent.env", "deploy/.env", "deploy/costagent.toml", "costagent.env"):
+        done = subprocess.run(
+            ["git", "check-ignore", "-q", path], cwd=ROOT, check=False, timeout=30
+        )
+        assert done.returncode == 0, f"{path} is not in .gitignore"
+
+
+# --- container image and compose --------------------------------------------------------------
+
+
+def dockerfile_stages(text: str) -> list[list[tuple[str, str]]]:
+    """(INSTRUCTION, arguments) per stage, continuation lines joined, comments dropped."""
+    joined = re.sub(
+        r"\\\n\s*",
+        " ",
+        "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")),
+    )
+    stages: list[list[tuple[str, str]]] = []
+    for line in joined.splitlines():
+        if not line.strip():
+            continue
+        instruction, _, args = line.strip().partition(" ")
+        if instruction.upper() == "FROM":
+            stages.append([])
+        stages[-1].append((instruction.upper(), args.strip()))
+    return stages
+
+
+def _env_of(stage: list[tuple[str, str]]) -> dict[str, str]:
+    return dict(
+        pair.split("=", 1) for op, args in stage if op == "ENV" for pair in shlex.split(args)
+    )
+
+
+def test_image_runs_the_daemon_non_root_with_a_status_healthcheck() -> None:
+    build, final = dockerfile_stages((DEPLOY / "Dockerfile").read_text(encoding="utf-8"))
+    ops = dict(final)  # the last instruction of each kind wins, as in docker
+    assert ops["FROM"].startswith("python:3.11")
+    assert ops["USER"] not in {"root", "0"} and not ops["USER"].startswith(("root:", "0:"))
+    assert re.search(rf"useradd\b.*\b{re.escape(ops['USER'])}\b", ops["RUN"])
+    assert ops["HEALTHCHECK"].startswith("--") and " CMD " in ops["HEALTHCHECK"]
+    health = json.loads(ops["HEALTHCHECK"].split(" CMD ", 1)[1])
+    assert health == ["costagent", "status", "--check"]
+    assert json.loads(ops["ENTRYPOINT"]) == ["costagent"]
+    assert json.loads(ops["CMD"]) == ["run", "--log-format", "json"]
+    assert ops["STOPSIGNAL"] == "SIGTERM"
+    assert _env_of(final)["COSTAGENT_CONFIG"] == "/etc/costagent/costagent.toml"
+    # every package pyproject installs is copied into the build context and not docker-ignored
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = [
+        p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    ]
+    copied = {args.split()[0] for op, args in build if op == "COPY"}
+    dockerignore = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    for package in packages:
+        assert package in copied, f"Dockerfile does not COPY {package}"
+        assert f"!{package}/" in dockerignore, f".dockerignore excludes {package}"
+    assert any(op == "RUN" and 'pip install ".[postgres]"' in args for op, args in build)
+    # the docker run example keeps the store and outlasts the clean SIGTERM stop
+    example = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    assert "-v costagent-data:/var/lib/costagent" in example and "--stop-timeout 15" in example
+
+
+def test_compose_waits_for_a_tcp_healthy_postgres() -> None:
+    yaml = pytest.importorskip("yaml")  # pyyaml: installed with moto[server] (responses)
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    db, agent = compose["services"]["db"], compose["services"]["costagent"]
+
+    assert db["image"].startswith("postgres:16")
+    test = db["healthcheck"]["test"]
+    assert test[0] == "CMD-SHELL"
+    probe = shlex.split(test[1])
+    # -h with an address: TCP. The entrypoint's init-time server listens on the socket only,
+    # so a socket probe would pass before the real server accepts the agent's connections.
+    assert probe[0] == "pg_isready" and "-h" in probe
+    assert not probe[probe.index("-h") + 1].startswith("/")
+    data_volume = next(v for v in db["volumes"] if v.endswith(":/var/lib/postgresql/data"))
+    assert data_volume.split(":")[0] in compose["volumes"]
+
+    assert agent["depends_on"]["db"]["condition"] == "service_healthy"
+    assert agent["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
+    env_files = agent["env_file"] if isinstance(agent["env_file"], list) else [agent["env_file"]]
+    assert env_files == [f"./{ENV_EXAMPLE.name.removesuffix('.example')}"]
+    assert agent["environment"]["COSTAGENT_DATABASE_URL"].startswith("postgresql://costagent:")
+    assert "@db:5432/" in agent["environment"]["COSTAGENT_DATABASE_URL"]
+    mounts = [v.split(":") for v in agent["volumes"]]
+    assert ["./costagent.toml", "/etc/costagent/costagent.toml", "ro"] in mounts
+    assert _seconds(agent["stop_grace_period"]) >= 15 > DaemonConfig().stop_timeout_seconds
+    assert agent["read_only"] is True and agent["cap_drop"] == ["ALL"]
