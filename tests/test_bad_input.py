@@ -131,3 +131,30 @@ def test_missing_path(db_url: str, tmp_path: Path) -> None:
     result = cli("--db", db_url, "import", str(tmp_path / "nope.csv"))
     assert result.exit_code == 2
     assert "nope.csv" in result.stderr and "no such file" in result.stderr
+
+
+def test_money_past_twelve_decimals_rounds_half_even_like_decimal() -> None:
+    """Floats whose shortest repr has more than 12 decimals take Arrow's wide-decimal path; it
+    must give exactly what ``Decimal(repr(x)).quantize(1e-12, ROUND_HALF_EVEN)`` gives."""
+    import random
+    from decimal import ROUND_HALF_EVEN, Decimal
+
+    import pyarrow as pa
+
+    from collectors.formats.common import to_money
+
+    class Where:
+        def error(self, i: int, column: str, message: str) -> Exception:
+            return ValueError(f"row {i}, column {column}: {message}")
+
+    rng = random.Random(7)
+    values = [rng.random() * rng.choice([1e-7, 1.0, 37.0, 1e4, 1e7]) for _ in range(20_000)]
+    values += [0.30000000000000004, 1.5e-12, 2.5e-12, -2.5e-12, 3.4e-30, 12345678.123456789]
+    got = to_money(pa.array(values), Where(), "cost").to_pylist()
+    q = Decimal("1e-12")
+    assert got == [Decimal(repr(v)).quantize(q, rounding=ROUND_HALF_EVEN) for v in values]
+    assert got[-5:-2] == [Decimal("2E-12"), Decimal("2E-12"), Decimal("-2E-12")]  # half-even
+    # text with too many decimals takes the same path; a bad value is still named
+    assert to_money(pa.array(["1.0000000000005"]), Where(), "c").to_pylist() == [Decimal(1)]
+    with pytest.raises(ValueError, match=r"row 1, column c: '12,5O' is not a number"):
+        to_money(pa.array(["1.0000000000005", "12,5O"]), Where(), "c")
