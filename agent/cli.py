@@ -364,29 +364,31 @@ def status(
         typer.Option(
             "--check",
             help="Health check (containers, monitoring): exit 1 if the daemon's lock is missing "
-            "or its heartbeat is stale, or a job's last [daemon] check_failed_runs runs failed.",
+            "or its heartbeat is stale, or a job's last [daemon] check_failed_runs runs failed. "
+            "Reads only the lock and the job runs; never migrates.",
         ),
     ] = False,
 ) -> None:
     """Sources (last run, API requests and cost), data freshness, the daemon, each job's last
     and next run, the last delivery per channel, and the open findings' savings."""
-    from agent.status import full_status, health_problems, source_status
+    from agent.status import check as health_check
+    from agent.status import full_status, source_status
 
-    if fmt == OutputFormat.csv and not check:
-        with errors(), _store() as engine:
-            columns, rows = source_status(engine, days)
-        emit(columns, rows, fmt)
-        return
-    with errors(), _store() as engine:
-        settings = state.settings
-        report = full_status(engine, settings, days)
-        problems = health_problems(report, settings)
     if check:
+        with errors():
+            problems = health_check(state.settings)
         for p in problems:
             err.print(f"unhealthy: {_escape(p)}", highlight=False, markup=False)
         if not problems:
             out.print("healthy")
         raise typer.Exit(1 if problems else 0)
+    if fmt == OutputFormat.csv:
+        with errors(), _store() as engine:
+            columns, rows = source_status(engine, days, state.settings.sources)
+        emit(columns, rows, fmt)
+        return
+    with errors(), _store() as engine:
+        report = full_status(engine, state.settings, days)
     if fmt == OutputFormat.json:
         sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
         return
@@ -470,25 +472,32 @@ def run(
     """The daemon: collect, analyze and report on the [schedule] cron triggers until SIGTERM.
 
     One daemon per database (a second one exits 1 naming the holder); every job run is recorded
-    and shown by `costagent status`.
+    and shown by `costagent status`.  SIGTERM / SIGINT: exit 0 within 10 s (--once: exit 1
+    unless the job had finished ok).
     """
     from agent.config import JOB_NAMES
     from agent.daemon_lock import LockHeld
     from agent.logs import setup_logging
-    from agent.scheduler import Daemon, run_once
+    from agent.scheduler import Daemon
+    from agent.shutdown import Shutdown
 
     if once is not None and once not in JOB_NAMES:
         fail(f"--once {once!r}: expected one of {', '.join(JOB_NAMES)}", 2)
-    with errors(), _store() as engine:
+    with errors():
         settings = state.settings
         setup_logging(log_format or settings.daemon.log_format, state.verbose)
-        try:
-            if once is not None:
-                code = 0 if run_once(engine, settings, once) == "ok" else 1
-            else:
-                code = Daemon(engine, settings).serve()
-        except LockHeld as exc:
-            fail(_escape(str(exc)), 1)
+    # Signals are handled from here on, through migrations and the lock: never exit 143.
+    shutdown = Shutdown(code=0 if once is None else 1)
+    shutdown.install()
+    try:
+        with errors(), _store() as engine:
+            daemon = Daemon(engine, settings, shutdown)
+            try:
+                code = daemon.serve() if once is None else daemon.once(once)
+            except LockHeld as exc:
+                fail(_escape(str(exc)), 1)
+    finally:
+        shutdown.uninstall()
     raise typer.Exit(code)
 
 
@@ -584,7 +593,7 @@ def analyze(
     from rules.engine import list_findings, total_savings
 
     with errors(), _store() as engine:
-        result = run_analysis(engine, configured_rules(state.settings.rules), window_days)
+        result = run_analysis(engine, configured_rules(state.settings.rule_settings()), window_days)
         open_now = list_findings(engine, "open")
     totals = total_savings(open_now)
     if fmt == OutputFormat.json:
@@ -594,6 +603,8 @@ def analyze(
             "new": result.new,
             "resolved": result.resolved,
             "errors": result.errors,
+            "warnings": result.warnings,
+            "retired": result.retired,
             "seconds": result.seconds,
             "open_monthly_savings": {k: str(v) for k, v in totals.items()},
         }
@@ -603,6 +614,16 @@ def analyze(
         rows: list[tuple[Any, ...]] = [(r, n) for r, n in result.produced.items()]
         rows += [(r, f"failed: {e}") for r, e in result.errors.items()]
         emit(columns, rows, fmt)
+        # Warnings are what the user can fix (a model without a price): on the terminal
+        # with the summary, on stderr when stdout is CSV for a program.
+        console = out if fmt == OutputFormat.table else err
+        for rule_id, messages in result.warnings.items():
+            for message in messages:
+                line = _escape(f"warning: {rule_id}: {message}")
+                console.print(line, style="yellow", soft_wrap=True)
+        for rule_id, n in result.retired.items():
+            line = _escape(f"{rule_id}: turned off or removed, {n} finding(s) resolved")
+            console.print(line, style="dim", soft_wrap=True)
         if fmt == OutputFormat.table:
             money = ", ".join(f"{v:,.2f} {k}" for k, v in sorted(totals.items())) or "0"
             out.print(
@@ -636,7 +657,7 @@ def findings(
         sys.stdout.write(json.dumps([_finding_json(r) for r in rows], indent=2) + "\n")
         return
     if fmt == OutputFormat.csv:
-        emit(list(FINDING_FIELDS), [tuple(_finding_json(r).values()) for r in rows], fmt)
+        emit(list(FINDING_FIELDS), [_finding_csv(r) for r in rows], fmt)
         return
     _findings_table(rows, "findings")
 
@@ -675,6 +696,17 @@ def _finding_json(row: dict[str, Any]) -> dict[str, Any]:
     else:
         out_row["evidence"] = json.dumps(row.get("evidence")) if row.get("evidence") else None
     return out_row
+
+
+def _finding_csv(row: dict[str, Any]) -> tuple[Any, ...]:
+    """One CSV row: the evidence as a JSON document (a spreadsheet or ``json.loads`` can read
+    it back; a Python dict repr is neither)."""
+    from rules.engine import FINDING_FIELDS
+
+    item = _finding_json(row)
+    if isinstance(item["evidence"], dict | list):
+        item["evidence"] = json.dumps(item["evidence"], sort_keys=True, default=str)
+    return tuple(item[name] for name in FINDING_FIELDS)
 
 
 def _set_status(fp: str, status: str, until: str | None = None, reason: str | None = None) -> None:
@@ -747,11 +779,14 @@ def compare_rag_vs_finetune(
     """Monthly cost, cost per correct answer and break-even volume of RAG vs fine-tuning."""
     from pydantic import ValidationError
 
+    from agent.validation import first_problem
     from rules.base import RuleContext
     from rules.engine import end_of_data
-    from rules.rag_vs_finetune import RagApp, compare, measure
+    from rules.rag_vs_finetune import RagApp, RagVsFinetuneConfig, Unpriced, evidence, review
 
-    configured = state.settings.rules.get("rag-vs-finetune", {}).get("apps", {}).get(app_name, {})
+    rule_values = dict(state.settings.rule_settings().get("rag-vs-finetune", {}))
+    configured = rule_values.pop("apps", {}).get(app_name, {})
+    rule_cfg = RagVsFinetuneConfig.model_validate(rule_values)  # prices, sample rate
     values = dict(configured)
     for item in set_ or []:
         key, sep, value = item.partition("=")
@@ -763,20 +798,21 @@ def compare_rag_vs_finetune(
     try:
         app_cfg = RagApp.model_validate(values)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        msg = "unknown key (typo?)" if first["type"] == "extra_forbidden" else first["msg"]
-        fail(f"{loc}: {msg} (give it in [rules.rag-vs-finetune.apps.{app_name}] or --set)", 2)
+        where = f"[rules.rag-vs-finetune.apps.{app_name}]"
+        fail(_escape(f"{first_problem(exc)} (give it in {where} or --set)"), 2)
     with errors(), _store() as engine:
         end = end_of_data(engine)
         with engine.connect() as conn:
             ctx = RuleContext(conn, end - timedelta(days=window_days), end)
-            measured = measure(ctx, app_name, app_cfg)
-    if measured is None:
+            try:
+                reviewed = review(ctx, app_name, app_cfg, rule_cfg)
+            except Unpriced as exc:
+                fail(_escape(str(exc)) + " (or --set)", 2)
+    if reviewed is None:
         fail(f"no chat requests of app {app_name!r} in the last {window_days} days of data", 1)
-    evidence = compare(app_cfg, measured).as_evidence()
+    facts = evidence(app_cfg, *reviewed)
     if fmt == OutputFormat.json:
-        sys.stdout.write(json.dumps({"app": app_name, **evidence}, indent=2) + "\n")
+        sys.stdout.write(json.dumps({"app": app_name, **facts}, indent=2) + "\n")
         return
     rows: list[tuple[Any, ...]] = []
     labels = {
@@ -786,17 +822,25 @@ def compare_rag_vs_finetune(
         "accuracy": "accuracy",
         "cost_per_correct_answer": "cost per correct answer",
     }
-    rag, ft = evidence["rag"], evidence["finetune"]
+    rag, ft = facts["rag"], facts["finetune"]
     assert isinstance(rag, dict) and isinstance(ft, dict)
     for key, label in labels.items():
         rows.append((label, rag[key], ft[key]))
     emit(["", "RAG", "fine-tuned"], rows, fmt, title=f"{app_name}: RAG vs fine-tuning")
     if fmt == OutputFormat.table:
-        be = evidence["break_even_requests_per_month"]
+        be, above = facts["break_even_requests_per_month"], facts["cheaper_above_break_even"]
         out.print(
-            f"measured {evidence['requests_per_month']} requests/month; break-even "
-            + (f"{be} requests/month" if be else "none (one design is cheaper at any volume)")
+            f"measured {facts['requests_per_month']} requests/month; break-even "
+            + (
+                f"{be} requests/month ({above} cheaper above it)"
+                if be
+                else "none (one design is cheaper at any volume)"
+            )
         )
+        sources = facts["price_sources"]
+        assert isinstance(sources, dict)
+        for role, names in sources.items():
+            out.print(_escape(f"{role} prices: {'; '.join(names)}"), style="dim")
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -818,7 +862,15 @@ def report(
         typer.Option("--out", help="Write to this file (HTML gets the chart embedded)."),
     ] = None,
     send: Annotated[
-        bool, typer.Option("--send", help="Deliver by the configured email / Slack channels.")
+        bool,
+        typer.Option(
+            "--send",
+            help="Deliver by the configured email / Slack channels (those that already got "
+            "this week's report are skipped).",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --send: send again to channels that got it.")
     ] = False,
     week_ending: Annotated[
         str | None,
@@ -851,7 +903,7 @@ def report(
         if send:
             from agent.notify.deliver import deliver_all
 
-            outcomes = list(deliver_all(engine, settings, rendered))
+            outcomes = list(deliver_all(engine, settings, rendered, skip_delivered=not force))
     if fmt == ReportFormat.html:
         src = None
         if rendered.chart_png:
@@ -881,9 +933,12 @@ def report(
             sys.stdout.write(text)
     failed = False
     for o in outcomes:
-        failed |= o.status != "ok"
+        bad = o.status not in ("ok", "skipped")
+        failed |= bad
         line = f"{o.channel}: {o.status}" + (f" ({o.error})" if o.error else "")
-        (err if o.status != "ok" else out).print(_escape(line), highlight=False)
+        if o.status == "skipped":
+            line += f" (already delivered for {rendered.period}; --force sends it again)"
+        (err if bad else out).print(_escape(line), highlight=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 
@@ -909,7 +964,7 @@ def demo(
 ) -> None:
     """Load the shipped (synthetic) demo data into a fresh SQLite DB; print a summary and the
     findings of every rule over the demo month."""
-    from agent.demo import DATA_DIR, demo_rules
+    from agent.demo import DATA_DIR, demo_config, demo_settings
     from agent.importer import import_paths
     from agent.render_summary import print_summary
     from agent.store.engine import open_store
@@ -931,7 +986,7 @@ def demo(
         print_summary(out, build_summary(engine))
         analysis = analyze(
             engine,
-            configured_rules(demo_rules(state.settings.rules)),
+            configured_rules(demo_settings(state.settings).rule_settings()),
             window_days=30,
             now=end_of_data(engine),
         )
@@ -941,8 +996,11 @@ def demo(
             f"findings ({analysis.window[0]:%Y-%m-%d}"
             f" .. {analysis.window[1] - timedelta(days=1):%Y-%m-%d})",
         )
+        config_file = db.with_suffix(".toml")  # the sample rate, for the report
+        config_file.write_text(demo_config(), encoding="utf-8")
         out.print(
-            f"\nnext: costagent --db sqlite:///{db} report --latest --format html --out report.html"
+            f"\nnext: costagent --config {config_file} --db sqlite:///{db} report --latest"
+            " --format html --out report.html"
             f"\n      costagent --db sqlite:///{db} findings --format json"
             f"\n      costagent --db sqlite:///{db} sql "
             '"SELECT * FROM ai_spend ORDER BY day DESC LIMIT 10"',
