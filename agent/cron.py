@@ -80,6 +80,13 @@ def cron_trigger(expr: str, timezone: Any) -> Any:
         )
     second = fields.pop(0) if len(fields) == 6 else "0"
     minute, hour, day, month, weekday = fields
+    if day != "*" and weekday != "*":
+        # crontab fires when EITHER field matches; APScheduler only when BOTH do — the same
+        # text would mean something else here, so it is refused rather than misread.
+        raise ValueError(
+            f"day of month {day!r} and day of week {weekday!r} both restricted: crontab runs on "
+            "either, this scheduler only on both; keep one of them '*'"
+        )
     return CronTrigger(
         second=second,
         minute=minute,

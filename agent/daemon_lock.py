@@ -146,31 +146,46 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _dead_reason(other: Holder, mine: Holder) -> str | None:
-    """Why ``other``'s process is certainly gone, judged from this process; None if unknown."""
+#: what this process can tell about the holder's process
+ALIVE, DEAD, UNKNOWN = "alive", "dead", "unknown"
+
+
+def _liveness(other: Holder, mine: Holder) -> tuple[str, str | None]:
+    """(ALIVE / DEAD / UNKNOWN, why dead), judged from this process.
+
+    ALIVE only when proven: same boot and pid namespace, the pid exists and started at the
+    recorded tick — that process is the holder, whatever its heartbeat says (on SQLite a long
+    load holds the only write lock, so a busy daemon cannot beat).  UNKNOWN (another host or
+    container, /proc hidden) leaves it to the heartbeat.
+    """
     theirs = (other.process_key or "").split(":")
     ours = (mine.process_key or "").split(":")
     if len(theirs) == 3 and len(ours) == 3:
         if theirs[:2] == ours[:2]:  # same boot, same pid namespace: the pid can be probed
             if not pid_alive(other.pid):
-                return f"process {other.pid} no longer exists on {mine.host}"
+                return DEAD, f"process {other.pid} no longer exists on {mine.host}"
             now = start_ticks(other.pid)
-            if now is not None and now != theirs[2]:  # None: /proc hidden; assume it is ours
-                return f"pid {other.pid} now belongs to another process (the daemon is gone)"
-            return None
+            if now is None:  # /proc hidden: exists, identity unknown
+                return UNKNOWN, None
+            if now != theirs[2]:
+                return DEAD, f"pid {other.pid} now belongs to another process (the daemon is gone)"
+            return ALIVE, None
         if other.host == mine.host and theirs[0] != ours[0]:
-            return f"{mine.host} was rebooted since {other.holder} took the lock"
-        return None  # another container / pid namespace: only the heartbeat can tell
+            return DEAD, f"{mine.host} was rebooted since {other.holder} took the lock"
+        return UNKNOWN, None  # another container / pid namespace: only the heartbeat can tell
     if other.process_key is None and other.host == mine.host and not pid_alive(other.pid):
-        return f"process {other.pid} no longer exists on {mine.host}"
-    return None
+        return DEAD, f"process {other.pid} no longer exists on {mine.host}"
+    return UNKNOWN, None
 
 
 def stale_reason(other: Holder, stale_after: timedelta, mine: Holder) -> str | None:
-    """Why ``other``'s lock may be taken over, or None while it looks alive."""
-    dead = _dead_reason(other, mine)
+    """Why ``other``'s lock may be taken over, or None while it looks alive (a holder proven
+    alive keeps the lock even with an old heartbeat: it is busy, not gone)."""
+    state, dead = _liveness(other, mine)
     if dead:
         return dead
+    if state == ALIVE:
+        return None
     if other.age_seconds is None:
         return "no heartbeat"
     if other.age_seconds > stale_after.total_seconds():

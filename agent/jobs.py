@@ -125,7 +125,9 @@ def _report(ctx: JobContext) -> dict[str, Any]:
     outcomes = deliver.deliver_all(ctx.engine, ctx.settings, rendered, skip_delivered=True)
     sent = _outcomes(outcomes)
     details: dict[str, Any] = {"period": getattr(rendered, "period", None), "deliveries": sent}
-    failed = [channel for channel, status in sent.items() if status not in ("ok", "skipped")]
+    # "partial" arrived (some recipients, the message without its chart): resending would
+    # repeat it, so it is recorded (deliveries, the next report) but not retried as a failure.
+    failed = [channel for channel, status in sent.items() if status == "failed"]
     if failed:
         raise JobFailed(f"delivery failed: {', '.join(failed)}", details)
     return details

@@ -137,6 +137,9 @@ class Daemon:
         self._work = threading.Lock()  # jobs run one at a time
         self._running: dict[str, int | None] = {}  # job -> its run id while it runs
         self._idle = threading.Condition()
+        # Set (under _idle) once _finish has taken stock: no job starts after it, and a beat
+        # that then finds no lock row saw our own release, not a take-over.
+        self._closing = False
         self._beats = threading.Event()  # set: the heartbeat thread ends
         self._beat_thread: threading.Thread | None = None
         self._beat_engine = short_timeout_engine(
@@ -175,9 +178,9 @@ class Daemon:
             if self.stop.is_set():
                 return None
         try:
-            if self.stop.is_set():
-                return None
-            with self._idle:
+            with self._idle:  # checked and registered together: _finish sees it or it stops
+                if self.stop.is_set() or self._closing:
+                    return None
                 self._running[job] = None
             return jobs.run_job(
                 self.engine,
@@ -280,9 +283,9 @@ class Daemon:
         if self._beat_failing:
             log.info("heartbeat works again")
             self._beat_failing = False
-        # Once stopping, the lock may just have been released: a beat finding no row then
-        # is the release, not a take-over.
-        if not ours and not self.stop.is_set():
+        # Once stopping or closing, the lock may just have been released: a beat finding no
+        # row then is the release, not a take-over.
+        if not ours and not self.stop.is_set() and not self._closing:
             log.error("lost the daemon lock (taken over after missed heartbeats)")
             self.lost_lock = True
             self.shutdown.request("lost the daemon lock", code=1)
@@ -366,6 +369,7 @@ class Daemon:
         with self._idle:
             self._idle.wait_for(lambda: not self._running, timeout=wait)
             left = dict(self._running)
+            self._closing = True
         self._beats.set()
         if self._beat_thread is not None:
             self._beat_thread.join(timeout=min(1.0, self.shutdown.remaining(HARD_EXIT_SECONDS)))

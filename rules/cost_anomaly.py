@@ -203,7 +203,9 @@ class CostAnomaly(Rule):
     ) -> Candidate:
         """One finding for a usage type's flagged days: the worst day named, all listed."""
         provider, service, usage, region, currency = key
-        group = f"{service}|{usage}|{region or 'global'}"
+        # the whole grouping key: one usage type billed in two currencies (two payers) or by
+        # two providers is two series, never one fingerprint
+        group = f"{provider}|{service}|{usage}|{region or 'global'}|{currency}"
         worst = max(flagged, key=lambda f: (f.excess, -f.day.toordinal()))
         named = flagged[0] if kind == "new" else worst
         more = f" (+{len(flagged) - 1} more day{'s' if len(flagged) > 2 else ''})"

@@ -92,7 +92,7 @@ def analyze(
             ctx.warnings.clear()
             try:
                 with conn.begin_nested():
-                    produced[rule.rule_id] = list(rule.evaluate(ctx))
+                    produced[rule.rule_id] = _unique_subjects(rule.rule_id, rule.evaluate(ctx))
             except Exception as exc:
                 log.exception("rule %s failed", rule.rule_id)
                 result.errors[rule.rule_id] = f"{type(exc).__name__}: {exc}"
@@ -106,6 +106,18 @@ def analyze(
         running = {rule.rule_id for rule in rules}
         _retire(conn, set(disabled) - running, running, result)
     return result
+
+
+def _unique_subjects(rule_id: str, candidates: Iterable[Candidate]) -> list[Candidate]:
+    """The rule's candidates; two with one subject are that rule's bug (one fingerprint, two
+    findings), reported as its error so the other rules' findings are still kept."""
+    out = list(candidates)
+    seen: set[str] = set()
+    for c in out:
+        if c.subject in seen:
+            raise ValueError(f"rule {rule_id} produced subject {c.subject!r} twice")
+        seen.add(c.subject)
+    return out
 
 
 def _upsert(

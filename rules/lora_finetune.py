@@ -140,7 +140,16 @@ class LoraConfig(RuleConfig):
         description="words that mark a fine-tune (LoRA cannot replace pre-training)",
     )
     hpo_markers: tuple[str, ...] = Field(
-        ("hpo", "hpt", "hyperparameter", "hyperparameters", "hyperparam", "hparam", "hparams"),
+        (
+            "hpo",
+            "hpt",
+            "hyperparameter",
+            "hyperparameters",
+            "hyperparam",
+            "hparam",
+            "hparams",
+            "sweep",
+        ),
         description="words of a job name / tag that mark a hyperparameter-tuning trial",
     )
     base_model_keys: tuple[str, ...] = Field(

@@ -32,12 +32,17 @@ text-embedding-3-small and Amazon Titan Text Embeddings V2).  A model neither th
 config prices is a warning of the analysis naming it, and the app gets no finding — never a $0
 price.
 
-Per request, RAG = generation of the measured request (its retrieved context included) + the
-query embedding + ``retrieval_cost_per_request``; fine-tuned = generation of the request without
-the retrieved context (``prompt_tokens``, at most the measured input) on the tuned model.  Fixed
-per month, RAG = ``vector_store_share`` × the vector store's cost; fine-tuned = training ×
-30 / ``retrain_days`` + hosting.  Input tokens are priced at the input price (cache reads are
-``prompt-caching``'s business, and apply to both designs alike).
+The measured request is the current design's, and the other design's request is derived from
+it.  An app running RAG (``current = "rag"``): RAG = generation of the measured request (its
+retrieved context included), fine-tuned = generation of the request without the context
+(``prompt_tokens``, at most the measured input) on the tuned model.  An app running a tuned
+model: fine-tuned = the measured request, RAG = the measured request plus ``context_tokens`` of
+retrieved context (required then: a tuned app's log has no context to measure).  RAG also pays
+the query embedding and ``retrieval_cost_per_request``.  Fixed per month, RAG =
+``vector_store_share`` × the vector store's usage cost (in the app's currency; another currency
+is a warning, never a sum); fine-tuned = training × (730 / 24) / ``retrain_days`` (the same
+730-hour month as the volume) + hosting.  Input tokens are priced at the input price (cache
+reads are ``prompt-caching``'s business, and apply to both designs alike).
 
 The arithmetic (monthly cost, break-even volume, cost per correct answer) is in
 :mod:`rules.rag_cost`; ``costagent compare rag-vs-finetune`` prints the same comparison on
@@ -57,10 +62,8 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 
-from agent.store.schema import LlmRequest
-from rules import daily
+from agent.store.schema import CostLineItem, LlmRequest
 from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleContext, money
-from rules.daily import daily_costs
 from rules.llm_prices import (
     GENAI_PRICES_SOURCE,
     Group,
@@ -71,7 +74,7 @@ from rules.llm_prices import (
     Tokens,
     grouped,
 )
-from rules.queries import in_window
+from rules.queries import resource_costs
 from rules.rag_cost import Comparison, Design
 
 DEFAULT_EMBEDDING_PRICE = Decimal("0.02")  # per Mtok: text-embedding-3-small, Titan Embed v2
@@ -102,7 +105,19 @@ class RagApp(BaseModel):
     finetuned_output_price_per_mtok: Decimal | None = Field(
         None, ge=0, description="tuned model output price (with the input price)"
     )
-    prompt_tokens: int = Field(500, ge=0, description="input tokens without retrieved context")
+    prompt_tokens: int = Field(
+        500,
+        ge=0,
+        description="input tokens of a request without the retrieved context (current = rag)",
+    )
+    context_tokens: int | None = Field(
+        None,
+        ge=0,
+        description=(
+            "retrieved context a RAG request would add (required when current = finetune: "
+            "the tuned app's log has none to measure)"
+        ),
+    )
     embedding_tokens_per_request: int = Field(50, ge=0, description="query embedding")
     embedding_model: str | None = Field(None, description="query embedding model (price table)")
     embedding_price_per_mtok: Decimal | None = Field(
@@ -142,6 +157,11 @@ class RagApp(BaseModel):
                 raise ValueError(
                     f"{prefix}input_price_per_mtok and {prefix}output_price_per_mtok go together"
                 )
+        if self.current == "finetune" and self.context_tokens is None:
+            raise ValueError(
+                "context_tokens is required when current = finetune: the retrieved context a "
+                "RAG request would add (a tuned app's requests carry none to measure)"
+            )
         return self
 
 
@@ -196,15 +216,17 @@ def measure(
     if cfg.vector_store_monthly is not None:
         store = cfg.vector_store_monthly
     elif cfg.vector_store_resources:
-        d = daily_costs.c
-        amount = ctx.conn.execute(
-            select(daily.total()).where(
-                in_window(ctx, d.charge_period_start),
-                d.resource_id.in_(cfg.vector_store_resources),
-                d.billing_currency == cfg.currency,  # never a sum across currencies
+        costs = resource_costs(ctx, CostLineItem.resource_id.in_(cfg.vector_store_resources))
+        by_currency: dict[str, Decimal] = {}
+        for cur, cost in ctx.conn.execute(select(costs.c.currency, costs.c.cost)).all():
+            by_currency[str(cur)] = by_currency.get(str(cur), Decimal(0)) + money(cost)
+        others = sorted(set(by_currency) - {cfg.currency})
+        if others:  # never a sum across currencies, and never a silent $0 either
+            raise Unpriced(
+                f"the vector store is billed in {', '.join(others)}, the app's amounts are in "
+                f"{cfg.currency}; set vector_store_monthly in {cfg.currency}"
             )
-        ).scalar()
-        store = ctx.monthly(money(amount))
+        store = ctx.monthly(sum(by_currency.values(), Decimal(0)))
     else:
         store = Decimal(0)
     return Measured(
@@ -295,8 +317,14 @@ def price_requests(pricer: Pricer, app: str, cfg: RagApp, m: Measured) -> Prices
         gen = generation or lookup(g.provider, g.model, fix)
         ft = tuned or gen
         mean = g.mean()
-        context = Tokens(mean.input, mean.output)
-        bare = Tokens(min(Decimal(cfg.prompt_tokens), mean.input), mean.output)
+        # The measured request is the current design's; the other one is derived from it: a
+        # RAG app's request without its context, or a tuned app's request plus the context.
+        if cfg.current == "rag":
+            context = Tokens(mean.input, mean.output)
+            bare = Tokens(min(Decimal(cfg.prompt_tokens), mean.input), mean.output)
+        else:
+            context = Tokens(mean.input + Decimal(cfg.context_tokens or 0), mean.output)
+            bare = Tokens(mean.input, mean.output)
         rag += gen.request(context, pricer.at, g.batch, pricer.batch_discount) * g.n
         finetune += ft.request(bare, pricer.at, g.batch, pricer.batch_discount) * g.n
         used["generation"].add(f"{gen.model}: {gen.source}")
@@ -326,7 +354,8 @@ def price_requests(pricer: Pricer, app: str, cfg: RagApp, m: Measured) -> Prices
 
 def compare(cfg: RagApp, m: Measured, prices: Prices) -> Comparison:
     """Both designs priced from the measured traffic and the app's configuration."""
-    retrains_per_month = Decimal(30) / Decimal(cfg.retrain_days)
+    # a month of 730 h, as the volume and the vector store are counted
+    retrains_per_month = HOURS_PER_MONTH / 24 / Decimal(cfg.retrain_days)
     return Comparison(
         rag=Design("rag", prices.rag, m.vector_store_monthly, cfg.accuracy_rag),
         finetune=Design(

@@ -178,6 +178,18 @@ def test_a_live_holder_with_its_start_time_is_refused(engine: Engine) -> None:
         daemon_lock.acquire(engine)
 
 
+def test_a_proven_live_holder_keeps_the_lock_with_an_old_heartbeat(engine: Engine) -> None:
+    """On SQLite a long load holds the only write lock, so a busy daemon cannot beat: a holder
+    proven alive (same boot and pid namespace, its pid started at the recorded tick) is busy,
+    not gone, however old its heartbeat."""
+    my_scope()
+    parent = os.getppid()
+    daemon_lock.acquire(engine, who=keyed(parent, daemon_lock.process_key(parent)))
+    age(engine, minutes=60)
+    with pytest.raises(LockHeld, match=f"pid {parent} "):
+        daemon_lock.acquire(engine)
+
+
 def test_another_pid_namespace_counts_only_by_its_heartbeat(engine: Engine) -> None:
     boot, _ns = my_scope()
     # Another container on this kernel: its pid means nothing here, even if no such pid exists.

@@ -197,7 +197,8 @@ def finding(
 
 
 FINDINGS = [
-    finding("idle-endpoint:ep-a", "100", "ep-a", first_seen=W47 + timedelta(days=1)),
+    # first seen Fri 20 Nov: after the previous weekly report (7 days before NOW, Wed 18 Nov)
+    finding("idle-endpoint:ep-a", "100", "ep-a", first_seen=W47 + timedelta(days=4)),
     finding("overprovisioned-endpoint:ep-a", "60", "ep-a"),  # same resource: counted once
     finding(
         "spot-training:job-t",
@@ -664,3 +665,56 @@ def test_grain_reads_the_rollup_only_where_local_days_are_utc_days() -> None:
     assert not london.daily and london.whole_hours
     kolkata = Grain.for_range("Asia/Kolkata", start, end)
     assert not kolkata.daily and not kolkata.whole_hours  # grouped by exact start
+
+
+def test_a_finding_is_new_in_exactly_one_weekly_report(engine: Engine) -> None:
+    """The daemon analyses Monday 06:30 and reports Monday 09:00: a finding first seen at
+    06:30 is new in that morning's report only, not again in next Monday's."""
+    from agent.report.build import new_findings_window
+    from agent.report.period import last_full_week
+
+    seed(engine)
+    monday = datetime(2026, 11, 23, 9)
+    first_seen = datetime(2026, 11, 23, 6, 30)
+    with engine.begin() as conn:
+        conn.execute(insert(Finding), [finding("idle-gpu:i-9", "5", "i-9", first_seen=first_seen)])
+    news = []
+    for report_at in (monday, monday + timedelta(days=7)):
+        r = build_report(engine, settings(), now=report_at)
+        news.append([f.fingerprint for f in r.new_findings if f.fingerprint == "idle-gpu:i-9"])
+        after, until = new_findings_window(last_full_week(report_at, "UTC"), report_at)
+        assert (after, until) == (report_at - timedelta(days=7), report_at)
+        assert r.new_since == after
+    assert news == [["idle-gpu:i-9"], []]
+    # a week reported long after it ended counts that week's own days
+    old = build_report(engine, settings(), now=monday + timedelta(days=60), week=date(2026, 11, 18))
+    assert old.new_since == datetime(2026, 11, 16) - timedelta(microseconds=1)
+    assert [f.fingerprint for f in old.new_findings if f.fingerprint == "idle-gpu:i-9"] == []
+
+
+def test_embedding_bill_goes_to_embedding_calls_only(engine: Engine) -> None:
+    """One provider, two kinds: the Titan embedding bill goes to the app that logged embedding
+    calls, the Claude chat bill to the chat apps — never mixed by list-price share."""
+    seed(engine)
+    embed = cost(
+        W47 + timedelta(days=2, hours=2),
+        "4",
+        "inference",
+        service="Amazon Bedrock",
+        usage_type="USE1-TitanEmbedTextV2-input-tokens",
+        unit="1K tokens",
+    )
+    add_costs(engine, [embed])
+    call = {**llm("e1", W47 + timedelta(days=2), "indexer", 8000, 0), "operation": "embeddings"}
+    call["model"] = "amazon.titan-embed-text-v2:0"
+    with engine.begin() as conn:
+        conn.execute(insert(LlmRequest), [call])
+    r = build_report(engine, settings(), now=NOW)
+    rows = {(u.app, u.currency): u for u in r.llm_unit_costs}
+    # chat: the same 26 USD over faq and search as before; embeddings: all 4 USD to indexer
+    assert rows[("faq", "USD")].cost == Decimal("22.5")
+    assert rows[("search", "USD")].cost == Decimal("3.5")
+    assert rows[("indexer", "USD")].cost == Decimal(4)
+    # all apps: 26 + 4 = 30 USD over 4 calls
+    assert (rows[(None, "USD")].cost, rows[(None, "USD")].logged_requests) == (Decimal(30), 4)
+    assert "aws embeddings" in r.llm_unit_cost_basis

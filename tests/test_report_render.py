@@ -219,8 +219,20 @@ def seed_twins(engine: Engine) -> None:
         conn.execute(
             insert(Finding),
             [
-                finding(f"lora:{FT}ft-a", "900", f"{FT}ft-a", title=same, first_seen=W47),
-                finding(f"lora:{FT}ft-b", "800", f"{FT}ft-b", title=same, first_seen=W47),
+                finding(
+                    f"lora:{FT}ft-a",
+                    "900",
+                    f"{FT}ft-a",
+                    title=same,
+                    first_seen=W47 + timedelta(days=4),
+                ),
+                finding(
+                    f"lora:{FT}ft-b",
+                    "800",
+                    f"{FT}ft-b",
+                    title=same,
+                    first_seen=W47 + timedelta(days=4),
+                ),
                 finding("plan:AWS|1111|Savings Plan", "700", "AWS|1111|Savings Plan"),
             ],
         )
@@ -314,7 +326,7 @@ def test_html_stays_below_gmail_clipping(engine: Engine) -> None:
                     f"{long_arn}{i:03d}",
                     title="Endpoint idle for 7 days: delete it or scale it to zero " * 2,
                     recommendation="Delete the endpoint; its model artifact stays in S3. " * 4,
-                    first_seen=W47,
+                    first_seen=W47 + timedelta(days=4),
                 )
                 for i in range(40)
             ],
@@ -330,3 +342,15 @@ def test_html_stays_below_gmail_clipping(engine: Engine) -> None:
     assert len(report.endpoint_unit_costs) == 50 + 1  # top_n USD + vertex-e (EUR)
     assert "… and 41 more endpoints" in html
     assert "… and 31 more new findings" in html  # 10 of the 41 new shown
+
+
+def test_html_headline_shows_savings_in_a_currency_without_spend(engine: Engine) -> None:
+    """A JPY finding while the week's spend was USD/EUR: its savings still get a headline card."""
+    from agent.report.html import render_html
+
+    seed(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(Finding), [finding("idle-gpu:jp-1", "120000", "jp-1", currency="JPY")])
+    html = render_html(build_report(engine, settings(), now=NOW), None)
+    headline = html[: html.index("Spend by workload")]
+    assert "open savings (JPY)" in headline and "120,000 JPY/month" in headline

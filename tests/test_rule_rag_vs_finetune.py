@@ -82,6 +82,8 @@ APP = {
     "training_cost": "1800",
     "retrain_days": 30,
 }
+#: the same app run as a fine-tuned model: RAG would add this much retrieved context
+FINETUNED_APP = {**APP, "current": "finetune", "context_tokens": 2000}
 NOW = datetime(2026, 11, 20, 9)
 END = datetime(2026, 11, 20)
 
@@ -104,22 +106,23 @@ def test_the_model_by_hand() -> None:
 
 def test_finding_when_the_current_design_costs_more(engine: Engine) -> None:
     seed(engine, END)
-    rules = configured_rules(
-        {"rag-vs-finetune": {"apps": {"support-bot": {**APP, "current": "finetune"}}}}
-    )
+    rules = configured_rules({"rag-vs-finetune": {"apps": {"support-bot": {**FINETUNED_APP}}}})
     analyze(engine, rules, window_days=30, now=NOW)
     [f] = [f for f in list_findings(engine) if f["rule_id"] == "rag-vs-finetune"]
+    # The app runs a tuned model: its logged request (3,000 in / 400 out) is the fine-tuned
+    # design's; RAG adds context_tokens = 2,000 retrieved tokens to it.
     # V = 300 × 730 / 720 = 304.1667 requests/month.
-    # RAG per request = (3000 × 3 + 400 × 15 + 50 × 0.02) / 1e6 = 0.015001;
-    #   fixed = vector store $300 in 720 h × 730/720 = 304.1667 → monthly 308.7294
-    # FT per request = (600 × 3 + 400 × 15) / 1e6 = 0.0078; fixed = 1800 → monthly 1802.3725
-    # saving = 1802.3725 − 308.7294 = 1493.64
+    # RAG per request = ((3000 + 2000) × 3 + 400 × 15 + 50 × 0.02) / 1e6 = 0.021001;
+    #   fixed = vector store $300 in 720 h × 730/720 = 304.1667 → monthly 310.5545
+    # FT per request = (3000 × 3 + 400 × 15) / 1e6 = 0.015; fixed = 1800 × (730 / 24) / 30
+    #   = 1825 (a 730-hour month, as the volume) → monthly 1829.5625
+    # saving = 1829.5625 − 310.5545 = 1519.01
     assert f["subject"] == "app:support-bot"
-    assert f["monthly_savings"] == Decimal("1493.64")
+    assert f["monthly_savings"] == Decimal("1519.01")
     ev = f["evidence"]
-    assert ev["rag"]["per_request"] == "0.015001" and ev["finetune"]["per_request"] == "0.007800"
-    # break-even (1800 − 304.1667) / 0.007201 = 207,725.8 requests a month
-    assert ev["break_even_requests_per_month"] == "207726"
+    assert ev["rag"]["per_request"] == "0.021001" and ev["finetune"]["per_request"] == "0.015000"
+    # break-even (1825 − 304.1667) / 0.006001 = 253,430.0 requests a month
+    assert ev["break_even_requests_per_month"] == "253430"
     assert ev["measured_requests"] == 300  # embedding calls are not chat requests
 
 
@@ -214,6 +217,7 @@ def test_prices_from_the_price_table_with_retrieval_and_store_share(engine: Engi
     seed(engine, END)
     app = {
         "current": "finetune",
+        "context_tokens": 2000,
         "model": "gemini-2.5-flash",  # table: $0.30 in / $2.50 out per million
         "provider": "google",
         "finetuned_model": "gemini-2.5-flash-lite",  # table: $0.10 in / $0.40 out
@@ -232,16 +236,16 @@ def test_prices_from_the_price_table_with_retrieval_and_store_share(engine: Engi
     assert "rag-vs-finetune" not in result.warnings  # (prompt-caching warns of this log)
     [f] = [f for f in list_findings(engine) if f["rule_id"] == "rag-vs-finetune"]
     # V = 300 × 730 / 720 = 304.1667 a month.
-    # RAG per request = (3000 × 0.30 + 400 × 2.50) / 1e6 + 50 × 0.02 / 1e6 + 0.0004 retrieval
-    #   = 0.0009 + 0.001 + 0.000001 + 0.0004 = 0.002301; fixed = half the store's
-    #   $300 × 730 / 720 = 152.0833 → monthly 152.7832
-    # FT per request = (600 × 0.10 + 400 × 0.40) / 1e6 = 0.00022; fixed 1800 → 1800.0669
-    # saving = 1800.0669 − 152.7832 = 1647.28; V* = 1647.9167 / 0.002081 = 791,887
-    assert f["monthly_savings"] == Decimal("1647.28")
+    # RAG per request = ((3000 + 2000) × 0.30 + 400 × 2.50) / 1e6 + 50 × 0.02 / 1e6 + 0.0004
+    #   retrieval = 0.0015 + 0.001 + 0.000001 + 0.0004 = 0.002901; fixed = half the store's
+    #   $300 × 730 / 720 = 152.0833 → monthly 152.9657
+    # FT per request = (3000 × 0.10 + 400 × 0.40) / 1e6 = 0.00046; fixed 1825 → 1825.1399
+    # saving = 1825.1399 − 152.9657 = 1672.17; V* = 1672.9167 / 0.002441 = 685,341
+    assert f["monthly_savings"] == Decimal("1672.17")
     ev = f["evidence"]
-    assert ev["rag"]["per_request"] == "0.002301" and ev["finetune"]["per_request"] == "0.000220"
+    assert ev["rag"]["per_request"] == "0.002901" and ev["finetune"]["per_request"] == "0.000460"
     assert ev["rag"]["fixed_monthly"] == "152.08" and ev["vector_store_monthly_total"] == "304.17"
-    assert ev["break_even_requests_per_month"] == "791887"
+    assert ev["break_even_requests_per_month"] == "685341"
     assert ev["price_sources"]["generation"] == [
         "gemini-2.5-flash: genai-prices 0.2.3 (bundled snapshot): google/gemini-2.5-flash"
     ]
@@ -250,7 +254,7 @@ def test_prices_from_the_price_table_with_retrieval_and_store_share(engine: Engi
 
 def test_an_unpriced_model_is_a_warning_not_a_zero(engine: Engine) -> None:
     seed(engine, END)
-    app = {"current": "finetune", "training_cost": "1800", "prompt_tokens": 600}
+    app = {"current": "finetune", "training_cost": "1800", "context_tokens": 2000}
     result = analyze(
         engine,
         configured_rules({"rag-vs-finetune": {"apps": {"support-bot": app}}}),
@@ -275,15 +279,43 @@ def test_sampled_log_and_shared_private_prices_from_llm_requests(engine: Engine)
             "sample_rate": "0.01",
             "prices": {"anthropic.claude-3-5-sonnet": {"input": "3", "output": "15"}},
         },
-        rules={"rag-vs-finetune": {"apps": {"support-bot": {**app, "current": "finetune"}}}},
+        rules={
+            "rag-vs-finetune": {
+                "apps": {"support-bot": {**app, "current": "finetune", "context_tokens": 2000}}
+            }
+        },
     )
     rules = configured_rules(settings.rule_settings())
     analyze(engine, rules, window_days=30, now=NOW)
     [f] = [f for f in list_findings(engine) if f["rule_id"] == "rag-vs-finetune"]
     # V = 300 × 730 / 720 / 0.01 = 30,416.67 requests/month (the log holds 1 % of them).
-    # RAG = 30,416.67 × 0.015001 + 304.1667 = 760.4471; FT = 30,416.67 × 0.0078 + 1800
-    # = 2,037.25; saving = 2,037.25 − 760.4471 = 1,276.80
-    assert f["monthly_savings"] == Decimal("1276.80")
+    # RAG = 30,416.67 × 0.021001 + 304.1667 = 942.9471; FT = 30,416.67 × 0.015 + 1825
+    # = 2,281.25; saving = 2,281.25 − 942.9471 = 1,338.30
+    assert f["monthly_savings"] == Decimal("1338.30")
     ev = f["evidence"]
-    assert ev["rag"]["per_request"] == "0.015001"  # 3/15 per Mtok: the shared private price
+    assert ev["rag"]["per_request"] == "0.021001"  # 3/15 per Mtok: the shared private price
     assert "config" in json.dumps(ev["price_sources"])  # priced by the override, not the table
+
+
+def test_a_finetuned_app_must_say_how_much_context_rag_would_add() -> None:
+    import pytest
+
+    from rules.rag_vs_finetune import RagApp
+
+    with pytest.raises(ValueError, match="context_tokens is required when current = finetune"):
+        RagApp.model_validate({"current": "finetune", "training_cost": "1800"})
+
+
+def test_a_vector_store_billed_in_another_currency_is_a_warning(engine: Engine) -> None:
+    """$ store, € app amounts: never added, never a silent 0 — the app is not compared."""
+    seed(engine, END)
+    app = {**APP, "currency": "EUR"}
+    result = analyze(
+        engine,
+        configured_rules({"rag-vs-finetune": {"apps": {"support-bot": app}}}),
+        window_days=30,
+        now=NOW,
+    )
+    assert result.produced["rag-vs-finetune"] == 0
+    [warning] = result.warnings["rag-vs-finetune"]
+    assert "billed in USD" in warning and "vector_store_monthly in EUR" in warning

@@ -514,8 +514,8 @@ def test_cost_anomaly_uses_the_same_weekday(engine: Engine) -> None:
     ]
     seed(engine, costs)
     found = run(engine, "cost-anomaly")
-    spike = "Amazon SageMaker|USE1-Hosting:ml.g5.xlarge|us-east-1|spike"
-    appeared = "Amazon SageMaker|USW2-Hosting:ml.p5.48xlarge|us-west-2|new"
+    spike = "AWS|Amazon SageMaker|USE1-Hosting:ml.g5.xlarge|us-east-1|USD|spike"
+    appeared = "AWS|Amazon SageMaker|USW2-Hosting:ml.p5.48xlarge|us-west-2|USD|new"
     assert sorted(found) == [spike, appeared]
     # Median of 102, 96, 104, 100 = 101; MAD = median(1, 5, 3, 1) = 2;
     # z = 0.6745 × (400 − 101) / 2 = 100.84 ≥ 3.5; excess $299 (296 %) → × 30 = $8,970.00.
@@ -545,8 +545,37 @@ def test_cost_anomaly_uses_the_same_weekday(engine: Engine) -> None:
     # The noisy Tuesday: median 950, MAD 150, z = 0.6745 × 550 / 150 = 2.47 < 3.5: not flagged;
     # with a cut-off of 2.4 it is: $550 × 30 = $16,500.00.
     loose = run(engine, "cost-anomaly", {"z_threshold": "2.4"})
-    noisy_day = "Amazon EC2|BoxUsage:p4d.24xlarge|us-east-1|spike"
+    noisy_day = "AWS|Amazon EC2|BoxUsage:p4d.24xlarge|us-east-1|USD|spike"
     assert loose[noisy_day]["monthly_savings"] == Decimal("16500.00")
+
+
+def test_one_usage_type_in_two_currencies_is_two_anomalies(engine: Engine) -> None:
+    """Two payers bill the same usage type in USD and EUR: two series, two fingerprints (one
+    subject would have been one finding for two — the analysis must never collide)."""
+    new = dict.fromkeys(days(datetime(2026, 11, 16), datetime(2026, 11, 19)), 500)
+    # any older day of another usage type makes the provider's weeks "measured"
+    history = {d: 100 for d in days(datetime(2026, 10, 16), datetime(2026, 11, 19))}
+    seed(
+        engine,
+        [
+            *daily(history),
+            *daily(new, usage_type="USW2-Hosting:ml.p5.48xlarge", region="us-west-2"),
+            *daily(
+                new,
+                usage_type="USW2-Hosting:ml.p5.48xlarge",
+                region="us-west-2",
+                billing_currency="EUR",
+                account="999988887777",
+            ),
+        ],
+    )
+    found = run(engine, "cost-anomaly")
+    subjects = sorted(s for s in found if s.endswith("|new"))
+    assert subjects == [
+        "AWS|Amazon SageMaker|USW2-Hosting:ml.p5.48xlarge|us-west-2|EUR|new",
+        "AWS|Amazon SageMaker|USW2-Hosting:ml.p5.48xlarge|us-west-2|USD|new",
+    ]
+    assert {found[s]["currency"] for s in subjects} == {"EUR", "USD"}
 
 
 # -- the demo month ---------------------------------------------------------------------------
@@ -596,7 +625,7 @@ def test_cost_rules_on_the_demo_month(tmp_path: Path) -> None:
     # 20, 13, 6 Oct ($37.688, 0, 0): z = 452.256 / (1.253314 × 12.5627) = 28.72 → one finding,
     # $452.256 × 30 = $13,567.68.
     relaxed = findings({"cost-anomaly": {"min_baseline_weeks": 3}})
-    spike = ("cost-anomaly", "Amazon SageMaker|USE1-Train:ml.p4d.24xlarge|us-east-1|spike")
+    spike = ("cost-anomaly", "AWS|Amazon SageMaker|USE1-Train:ml.p4d.24xlarge|us-east-1|USD|spike")
     assert [k for k in relaxed if k[0] == "cost-anomaly"] == [spike]
     assert relaxed[spike] == Decimal("13567.68")
     opened = list_findings(engine, status="open")
@@ -619,8 +648,8 @@ def test_cost_anomaly_reports_a_step_change_once_across_daily_runs(engine: Engin
             *daily(dict.fromkeys(after, 500), usage_type="USE1-Hosting:ml.p5.48xlarge"),
         ],
     )
-    grown = "cost-anomaly:Amazon SageMaker|USE1-Hosting:ml.g5.xlarge|us-east-1|spike"
-    started = "cost-anomaly:Amazon SageMaker|USE1-Hosting:ml.p5.48xlarge|us-east-1|new"
+    grown = "cost-anomaly:AWS|Amazon SageMaker|USE1-Hosting:ml.g5.xlarge|us-east-1|USD|spike"
+    started = "cost-anomaly:AWS|Amazon SageMaker|USE1-Hosting:ml.p5.48xlarge|us-east-1|USD|new"
     rules = [r for r in configured_rules({}) if r.rule_id == "cost-anomaly"]
     first_run = datetime(2026, 11, 11, 6)
     for n in range(14):  # 11 Nov … 24 Nov, each judging the 7 days before

@@ -111,6 +111,10 @@ def test_bad_cron_fails_at_load_naming_the_key(tmp_path: Any) -> None:
     cfg.write_text('[schedule]\nreport = "0 9 * * mon-fry"\n')
     with pytest.raises(ConfigError, match=r"schedule\.report: .*fry"):
         load_settings(cfg)
+    # crontab's "the 1st or any Monday" would silently become "a Monday the 1st"
+    cfg.write_text('[schedule]\nreport = "0 9 1 * 1"\n')
+    with pytest.raises(ConfigError, match=r"schedule\.report: .*both restricted"):
+        load_settings(cfg)
     cfg.write_text('[daemon]\nrun_on_start = ["colect"]\n')
     with pytest.raises(ConfigError, match=r"daemon\.run_on_start\.0"):
         load_settings(cfg)

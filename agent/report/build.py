@@ -68,18 +68,34 @@ def choose_week(
     now: datetime | None = None,
     week: date | None = None,
     latest: bool = False,
-) -> tuple[Week, datetime]:
-    """(the reported week, the real ``now`` it is reported at, naive UTC)."""
+) -> tuple[Week, datetime, datetime]:
+    """(the reported week, the real ``now`` it is reported at, and the moment it is reported
+    *as of*), naive UTC.  ``as of`` is ``now`` except with ``latest``: the end of the stored
+    data, as if the report had gone out when the data ended (the demo, an old export)."""
     tz = settings.report.timezone
     clock = now if now is not None else datetime.now(UTC)
     if clock.tzinfo is not None:
         clock = clock.astimezone(UTC).replace(tzinfo=None)
     clock = clock.replace(microsecond=0)
     if week is not None:
-        return week_of(week, tz), clock
+        return week_of(week, tz), clock, clock
     if latest:
-        return last_full_week(end_of_data(engine), tz), clock
-    return last_full_week(clock, tz), clock
+        as_of = end_of_data(engine)
+        return last_full_week(as_of, tz), clock, as_of
+    return last_full_week(clock, tz), clock, clock
+
+
+def new_findings_window(week: Week, as_of: datetime) -> tuple[datetime, datetime]:
+    """(after, up to) — findings first seen in it are "new" in this report.
+
+    A weekly report counts what appeared since the report before it: the 7 days up to the
+    moment it is made (Monday 09:00 counts from last Monday 09:00, so the Monday-morning
+    analysis belongs to exactly one report, never to two).  A week reported long after it
+    ended (``--week-ending`` an old week) counts that week's own days.
+    """
+    if as_of - week.end < timedelta(days=7):
+        return as_of - timedelta(days=7), as_of
+    return week.start - timedelta(microseconds=1), week.end - timedelta(microseconds=1)
 
 
 def build_report(
@@ -91,7 +107,7 @@ def build_report(
     latest: bool = False,
 ) -> Report:
     """The report for one week (see the module docstring for which one)."""
-    chosen, clock = choose_week(engine, settings, now, week, latest)
+    chosen, clock, as_of = choose_week(engine, settings, now, week, latest)
     prev = chosen.previous()
     cfg = settings.report
     chart_start = week_of(chosen.first_day - timedelta(weeks=CHART_WEEKS - 1), cfg.timezone).start
@@ -120,9 +136,10 @@ def build_report(
     totals.sort(key=lambda x: x.currency != main)
     ai.sort(key=lambda x: x.currency != main)
     items = _rank([_finding(f, names) for f in findings], main)
-    new = tuple(f for f in items if chosen.start <= f.first_seen <= clock)
+    new_after, new_until = new_findings_window(chosen, as_of)
+    new = tuple(f for f in items if new_after < f.first_seen <= new_until)
     notes = []
-    if chosen.end > clock:
+    if chosen.end > as_of:
         notes.append(f"{chosen.label} is not over yet: its figures are partial.")
     else:
         notes += _missing_data(newest, chosen, prev)
@@ -147,6 +164,7 @@ def build_report(
         llm_unit_costs=tuple(llm.rows),
         llm_unit_cost_basis=llm.basis,
         new_findings=new,
+        new_since=new_after,
         open_findings=len(items),
         savings=tuple(
             sorted(total_savings(findings).items(), key=lambda kv: (kv[0] != main, kv[0]))

@@ -7,6 +7,7 @@ a bare number invites adding dollars to euros.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -98,6 +99,18 @@ def count(value: int) -> str:
 
 def when(value: datetime | None) -> str:
     return "never" if value is None else f"{value:%Y-%m-%d %H:%M} UTC"
+
+
+def savings_sentence(r: Report, bold: Callable[[str], str], esc: Callable[[str], str] = str) -> str:
+    """The findings headline every renderer prints, in one wording: ``bold`` marks the total
+    up in the renderer's syntax, ``esc`` escapes the plain parts for it."""
+    total = ", ".join(money(v, c) for c, v in r.savings)
+    since = f"{r.new_since:%Y-%m-%d %H:%M} UTC"
+    return (
+        esc(f"{r.open_findings} open findings would save ")
+        + bold(esc(f"{total} a month"))
+        + esc(f" (each resource counted once); {len(r.new_findings)} new since {since}.")
+    )
 
 
 def week_span(report: Report) -> str:

@@ -26,6 +26,7 @@ from agent.report.fmt import (
     label,
     line_change,
     money,
+    savings_sentence,
     subject,
     unit_money,
     week_span,
@@ -151,6 +152,15 @@ def _headline(r: Report) -> str:
             )
             + "</td>"
         )
+    spent = {t.currency for t in r.total}
+    for currency, saving in r.savings:  # savings in a currency the week had no spend in
+        if currency not in spent and saving:
+            cards.append(
+                f'<td style="{FONT}color:#222;border:1px solid #e5e7eb;padding:12px;">'
+                f'<div style="{HEAD}">open savings ({e(currency)})</div>'
+                f'<div style="font-size:22px;font-weight:bold;">'
+                f"{e(money(saving, currency))}/month</div></td>"
+            )
     if not cards:
         return ""
     return (
@@ -220,14 +230,7 @@ def _unit_costs(r: Report) -> list[str]:
 def _findings(r: Report) -> list[str]:
     parts = [_h2("Savings findings")]
     if r.savings:
-        total = ", ".join(money(v, c) for c, v in r.savings)
-        parts.append(
-            _p(
-                f"{r.open_findings} open findings would save <b>{e(total)} a month</b> "
-                f"(each resource counted once); {len(r.new_findings)} new since "
-                f"{e(r.week.first_day)}."
-            )
-        )
+        parts.append(_p(savings_sentence(r, lambda s: f"<b>{s}</b>", e)))
     else:
         parts.append(_p("No open findings."))
     parts += [_top_finding(f) for f in r.top_findings]

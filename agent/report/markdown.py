@@ -13,6 +13,7 @@ from agent.report.fmt import (
     label,
     line_change,
     money,
+    savings_sentence,
     subject,
     unit_money,
     week_span,
@@ -152,11 +153,7 @@ def render_markdown(report: Report) -> str:
 
     out += ["## Savings findings", ""]
     if r.savings:
-        total = ", ".join(money(v, c) for c, v in r.savings)
-        out.append(
-            f"{r.open_findings} open findings would save **{total} a month** "
-            f"(each resource counted once); {len(r.new_findings)} new since {r.week.first_day}."
-        )
+        out.append(savings_sentence(r, lambda s: f"**{s}**"))
     else:
         out.append("No open findings.")
     out.append("")

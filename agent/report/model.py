@@ -171,6 +171,7 @@ class Report:
     llm_unit_costs: tuple[LlmUnitCost, ...]  # all apps (one per currency) first, then per app
     llm_unit_cost_basis: str
     new_findings: tuple[FindingItem, ...]  # main currency first, biggest first
+    new_since: datetime  # naive UTC: new_findings were first seen after this (the last report)
     open_findings: int
     savings: tuple[tuple[str, Decimal], ...]  # per currency, each resource once
     top_findings: tuple[FindingItem, ...]  # the biggest three, main currency first

@@ -21,6 +21,7 @@ from agent.report.fmt import (
     label,
     line_change,
     money,
+    savings_sentence,
     subject,
     unit_money,
     week_span,
@@ -192,11 +193,7 @@ def _prioritised(r: Report, chart_url: str | None) -> list[tuple[int, dict[str, 
         )
     blocks.append((KEEP, {"type": "divider"}))
     if r.savings:
-        total = ", ".join(money(v, c) for c, v in r.savings)
-        head = (
-            f"Savings: {r.open_findings} open findings, {esc(total)}/month "
-            f"(each resource once); {len(r.new_findings)} new"
-        )
+        head = "Savings: " + savings_sentence(r, lambda s: s, esc)  # _list bolds the title
         blocks.append((FINDINGS, _list(head, [_finding(f, True) for f in r.top_findings], 3)))
     if r.new_findings:
         blocks.append(

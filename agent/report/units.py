@@ -13,9 +13,12 @@ to that provider only (Bedrock calls with the AWS bill, Vertex calls with the Go
 bill), so a Vertex bill never divides Bedrock traffic, currencies are never mixed, and token
 cost of a provider the log does not cover is left out (and said so).  Hosting of self-managed
 models is not in the numerator: it is an endpoint cost above.  The log may be a sample:
-volumes are scaled by 1 / ``[llm_requests] sample_rate``.  Per app, a provider's token bill
-is split by the app's share of that provider's *list-price* cost of its logged calls
-(genai-prices, as the LLM rules price them), or by token share when a model has no list price.
+volumes are scaled by 1 / ``[llm_requests] sample_rate``.  Embedding and generation are kept
+apart: a provider's embedding token bill (usage type naming ``embed``) goes to its logged
+embedding calls, the rest to its chat calls, so an embedding-heavy app is not charged for a
+chat app's tokens or the other way round.  Within that, the bill is split per app by the app's
+share of the *list-price* cost of its logged calls (genai-prices, as the LLM rules price them),
+or by token share when a model has no list price.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from datetime import UTC
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, case, func, or_, select
 
 from agent.config import Settings
 from agent.report.grain import Grain
@@ -42,6 +45,7 @@ ENDPOINT_BASIS = (
     "'invocations', Sum)"
 )
 TOKEN_PATTERN = "%token%"
+EMBED_PATTERN = "%embed%"
 
 
 # -- endpoints ---------------------------------------------------------------------------------
@@ -164,31 +168,34 @@ def llm_unit_costs(
 ) -> LlmResult:
     """All-apps rows (one per currency, main first), then one row per app and currency."""
     rate = settings.llm_requests.sample_rate
-    groups = grouped(RuleContext(conn, week.start, week.end), [LlmRequest.app])
+    groups = grouped(
+        RuleContext(conn, week.start, week.end), [LlmRequest.app, LlmRequest.operation]
+    )
     if not groups:
         return LlmResult([], _basis(rate, {}, []))
-    bills = _token_bills(conn, grain, week)  # provider → currency → cost
+    bills = _token_bills(conn, grain, week)  # (provider, kind) → currency → cost
     pricer = Pricer(overrides=_price_overrides(settings), at=week.end.replace(tzinfo=UTC))
-    by_provider: dict[str | None, list[Group]] = defaultdict(list)
+    by_provider: dict[Billed, list[Group]] = defaultdict(list)
     for g in groups:
-        by_provider[normalise(g.provider, g.model)[0]].append(g)
+        kind = "embeddings" if g.keys[1] == "embeddings" else "generation"
+        by_provider[(normalise(g.provider, g.model)[0], kind)].append(g)
 
     overall: dict[str, _Acc] = defaultdict(_Acc)
     apps: dict[tuple[str, str | None], _Acc] = defaultdict(_Acc)
     remarks: list[str] = []
     splits: dict[str, list[str]] = {}
-    for provider, members in sorted(by_provider.items(), key=lambda kv: kv[0] or ""):
-        bill = bills.get(provider, {}) if provider is not None else {}
+    for (provider, kind), members in sorted(by_provider.items(), key=_billed_order):
+        bill = bills.get((provider, kind), {}) if provider is not None else {}
         currency = next(iter(bill)) if len(bill) == 1 else None
         if len(bill) > 1:
             remarks.append(
-                f"calls to {provider} are not costed: its token bill is in "
+                f"{kind} calls to {provider} are not costed: their token bill is in "
                 f"{', '.join(sorted(bill))} and the log cannot tell which call paid in which"
             )
         weights, how = _weights(pricer, members) if currency else ([Decimal(1)] * len(members), "")
         whole = sum(weights, Decimal(0))
         if currency is not None:
-            splits.setdefault(how, []).append(str(provider))
+            splits.setdefault(how, []).append(f"{provider} {kind}")
         for g, weight in zip(members, weights, strict=True):
             tokens = int(g.input + g.output)
             # multiply before dividing: 26 × 0.00225 / 0.0026 is exactly 22.5
@@ -198,14 +205,14 @@ def llm_unit_costs(
                 overall[currency].add(g.n, tokens, cost)
         if currency is None and not bill:
             remarks.append(
-                f"calls to {provider or 'an unnamed provider'} have no token-billed rows in the "
-                "week (billed outside this store?): volumes only"
+                f"{kind} calls to {provider or 'an unnamed provider'} have no token-billed rows "
+                "in the week (billed outside this store?): volumes only"
             )
-    for provider, bill in sorted(bills.items(), key=lambda kv: kv[0] or ""):
-        if provider not in by_provider:
+    for (provider, kind), bill in sorted(bills.items(), key=_billed_order):
+        if (provider, kind) not in by_provider:
             amounts = ", ".join(f"{c} {v.quantize(Decimal('0.01'))}" for c, v in bill.items())
             remarks.append(
-                f"token-billed usage of {provider} ({amounts}) has no logged calls: left out"
+                f"token-billed {kind} usage of {provider} ({amounts}) has no logged calls: left out"
             )
 
     rows = [
@@ -224,6 +231,14 @@ def llm_unit_costs(
         )
     )
     return LlmResult(rows + per_app, _basis(rate, splits, remarks))
+
+
+Billed = tuple[str | None, str]  # (provider, "embeddings" | "generation")
+
+
+def _billed_order(item: tuple[Billed, Any]) -> tuple[str, str]:
+    (provider, kind), _ = item
+    return provider or "", kind
 
 
 def _app(value: Any) -> str:
@@ -247,27 +262,27 @@ def _row(app: str | None, currency: str | None, acc: _Acc, rate: Decimal) -> Llm
     )
 
 
-def _token_bills(
-    conn: Connection, grain: Grain, week: Week
-) -> dict[str | None, dict[str, Decimal]]:
-    """Effective cost of the week's token-billed LLM usage, per provider and currency."""
+def _token_bills(conn: Connection, grain: Grain, week: Week) -> dict[Billed, dict[str, Decimal]]:
+    """Effective cost of the week's token-billed LLM usage, per provider, kind (embeddings or
+    generation) and currency."""
     label = func.lower(grain.usage_label())
     unit = func.lower(grain.c("pricing_unit"))
+    kind = case((label.like(EMBED_PATTERN), "embeddings"), else_="generation")
     rows = conn.execute(
-        select(grain.c("provider_name"), grain.c("billing_currency"), grain.money())
+        select(grain.c("provider_name"), kind, grain.c("billing_currency"), grain.money())
         .where(
             grain.between(week.start, week.end),
             grain.c("x_workload") == "inference",
             grain.c("charge_category") == "Usage",
             or_(label.like(TOKEN_PATTERN), unit.like(TOKEN_PATTERN)),
         )
-        .group_by(grain.c("provider_name"), grain.c("billing_currency"))
+        .group_by(grain.c("provider_name"), kind, grain.c("billing_currency"))
     ).all()
-    out: dict[str | None, dict[str, Decimal]] = defaultdict(dict)
-    for provider, currency, cost in rows:
+    out: dict[Billed, dict[str, Decimal]] = defaultdict(dict)
+    for provider, billed_kind, currency, cost in rows:
         if cost is None:
             continue
-        bucket = out[billing_provider(provider)]
+        bucket = out[(billing_provider(provider), str(billed_kind))]
         cur = str(currency or "?")
         bucket[cur] = bucket.get(cur, Decimal(0)) + cost
     return {k: v for k, v in out.items() if any(v.values())}

@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 import migrations
 
@@ -85,14 +86,42 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to head (a no-op when it is there already)."""
-    if current_revision(engine) == head_revision():
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (a no-op when it is there already), all or nothing.
+
+    PostgreSQL's DDL is transactional as it comes.  Python's sqlite3 (before 3.12) runs DDL
+    outside any transaction, so an interrupted migration (SIGTERM, a full disk) would leave half
+    a schema that the next start cannot migrate ("duplicate column"); on SQLite the migrations
+    therefore run on a connection of their own whose transaction SQLAlchemy begins itself
+    (``BEGIN IMMEDIATE``: the write lock up front, so two processes starting at once migrate
+    one after the other).
+    """
+    if revision == "head" and current_revision(engine) == head_revision():
         return
     cfg = alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    target = _transactional_sqlite(engine) if engine.dialect.name == "sqlite" else engine
+    try:
+        with target.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        if target is not engine:
+            target.dispose()
+
+
+def _transactional_sqlite(engine: Engine) -> Engine:
+    """An engine on the same SQLite file whose ``begin()`` really begins, DDL included."""
+    own = make_engine(engine.url.render_as_string(hide_password=False), poolclass=NullPool)
+
+    @event.listens_for(own, "connect")
+    def _manual(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # the driver's implicit (DML-only) BEGIN off
+
+    @event.listens_for(own, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return own
 
 
 def open_store(url: str) -> Engine:
