@@ -266,31 +266,22 @@ def price_requests(pricer: Pricer, app: str, cfg: RagApp, m: Measured) -> Prices
         return found
 
     apps = f"apps.{app}"
-    generation: Price | None = None
-    if cfg.input_price_per_mtok is not None and cfg.output_price_per_mtok is not None:
-        generation = _override(
-            cfg.model or "generation model",
-            f"{apps}.input/output_price_per_mtok",
-            cfg.input_price_per_mtok,
-            cfg.output_price_per_mtok,
-            cfg.currency,
-        )
-    elif cfg.model is not None:
-        fix = "set input_price_per_mtok and output_price_per_mtok"
-        generation = lookup(cfg.provider, cfg.model, fix)
-    tuned: Price | None = None
-    if cfg.finetuned_input_price_per_mtok is not None:
-        assert cfg.finetuned_output_price_per_mtok is not None  # validated as a pair
-        tuned = _override(
-            cfg.finetuned_model or "fine-tuned model",
-            f"{apps}.finetuned_input/output_price_per_mtok",
-            cfg.finetuned_input_price_per_mtok,
-            cfg.finetuned_output_price_per_mtok,
-            cfg.currency,
-        )
-    elif cfg.finetuned_model is not None:
-        fix = "set finetuned_input_price_per_mtok and finetuned_output_price_per_mtok"
-        tuned = lookup(cfg.provider, cfg.finetuned_model, fix)
+
+    def configured(prefix: str, model: str | None, default_name: str) -> Price | None:
+        """The ``{prefix}input/output_price_per_mtok`` pair (validated together), else the
+        table's price of ``model``, else None (the logged requests' own models)."""
+        inp = getattr(cfg, f"{prefix}input_price_per_mtok")
+        out = getattr(cfg, f"{prefix}output_price_per_mtok")
+        if inp is not None and out is not None:
+            keys = f"{apps}.{prefix}input/output_price_per_mtok"
+            return _override(model or default_name, keys, inp, out, cfg.currency)
+        if model is not None:
+            fix = f"set {prefix}input_price_per_mtok and {prefix}output_price_per_mtok"
+            return lookup(cfg.provider, model, fix)
+        return None
+
+    generation = configured("", cfg.model, "generation model")
+    tuned = configured("finetuned_", cfg.finetuned_model, "fine-tuned model")
     if cfg.embedding_price_per_mtok is not None:
         embedding = _override(
             cfg.embedding_model or "query embedding",
