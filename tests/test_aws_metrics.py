@@ -6,11 +6,13 @@ back through ``ListMetrics`` + ``GetMetricData`` by the collector configured as 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
+import time_machine
 from sqlalchemy import Engine, select
 
 from agent.config import load_settings
@@ -21,7 +23,19 @@ from collectors.base import validate_source
 from tests.aws_servers import FaultProxy
 
 ACCOUNT = "123456789012"  # moto's account
-NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+#: The tests run on a clock stopped half-way through an hour (see ``_mid_hour``): the expected
+#: rows are built from ``NOW`` and the collector reads the same clock, so an hour boundary
+#: crossed while the suite runs cannot add or drop an hour.
+MID_HOUR = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
+NOW = MID_HOUR.replace(minute=0)
+
+
+@pytest.fixture(autouse=True)
+def _mid_hour() -> Iterator[None]:
+    with time_machine.travel(MID_HOUR, tick=True):
+        yield
+
+
 Row = tuple[str, str, datetime, float, str | None, str, int]
 
 

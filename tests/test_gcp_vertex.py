@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from sqlalchemy import Engine, select, text
 
 from agent.config import load_settings
@@ -29,12 +30,22 @@ from tests.test_gcp_billing import VERTEX, _row, write_jsonl
 PROJECT, NUMBER = "ml-prod", "123456789012"  # the billing test rows' project
 LOC = "us-central1"
 ENDPOINT = vertex_id(NUMBER, LOC, "endpoints", "111")
-NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+#: The tests run on a clock stopped half-way through an hour (see ``_mid_hour``): the expected
+#: rows are built from ``NOW`` and the collector reads the same clock, so an hour boundary
+#: crossed while the suite runs cannot add or drop an hour.
+MID_HOUR = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
+NOW = MID_HOUR.replace(minute=0)
 PREFIX = "aiplatform.googleapis.com/prediction/online/"
 COUNT, REPLICAS, DUTY = (
     f"{PREFIX}{m}" for m in ("prediction_count", "replicas", "accelerator/duty_cycle")
 )
 Row = tuple[str, str, datetime, float, str, str, int]
+
+
+@pytest.fixture(autouse=True)
+def _mid_hour() -> Iterator[None]:
+    with time_machine.travel(MID_HOUR, tick=True):
+        yield
 
 
 def job(job_id: str) -> str:
