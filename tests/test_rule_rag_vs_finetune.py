@@ -88,6 +88,12 @@ NOW = datetime(2026, 11, 20, 9)
 END = datetime(2026, 11, 20)
 
 
+def analyze_app(engine: Engine, app: dict[str, Any]) -> Any:
+    """``analyze`` with rag-vs-finetune reviewing ``app`` as support-bot."""
+    rules = configured_rules({"rag-vs-finetune": {"apps": {"support-bot": app}}})
+    return analyze(engine, rules, window_days=30, now=NOW)
+
+
 def test_the_model_by_hand() -> None:
     rag = Design("rag", Decimal("0.015001"), Decimal("304"), Decimal("0.9"))
     ft = Design("finetune", Decimal("0.0078"), Decimal("1800"), Decimal("0.8"))
@@ -227,12 +233,7 @@ def test_prices_from_the_price_table_with_retrieval_and_store_share(engine: Engi
         "vector_store_share": "0.5",
         "training_cost": "1800",
     }
-    result = analyze(
-        engine,
-        configured_rules({"rag-vs-finetune": {"apps": {"support-bot": app}}}),
-        window_days=30,
-        now=NOW,
-    )
+    result = analyze_app(engine, app)
     assert "rag-vs-finetune" not in result.warnings  # (prompt-caching warns of this log)
     [f] = [f for f in list_findings(engine) if f["rule_id"] == "rag-vs-finetune"]
     # V = 300 × 730 / 720 = 304.1667 a month.
@@ -255,12 +256,7 @@ def test_prices_from_the_price_table_with_retrieval_and_store_share(engine: Engi
 def test_an_unpriced_model_is_a_warning_not_a_zero(engine: Engine) -> None:
     seed(engine, END)
     app = {"current": "finetune", "training_cost": "1800", "context_tokens": 2000}
-    result = analyze(
-        engine,
-        configured_rules({"rag-vs-finetune": {"apps": {"support-bot": app}}}),
-        window_days=30,
-        now=NOW,
-    )
+    result = analyze_app(engine, app)
     assert result.produced["rag-vs-finetune"] == 0
     [warning] = result.warnings["rag-vs-finetune"]
     assert "'support-bot'" in warning and "'anthropic.claude-3-5-sonnet'" in warning
@@ -310,12 +306,7 @@ def test_a_vector_store_billed_in_another_currency_is_a_warning(engine: Engine) 
     """$ store, € app amounts: never added, never a silent 0 — the app is not compared."""
     seed(engine, END)
     app = {**APP, "currency": "EUR"}
-    result = analyze(
-        engine,
-        configured_rules({"rag-vs-finetune": {"apps": {"support-bot": app}}}),
-        window_days=30,
-        now=NOW,
-    )
+    result = analyze_app(engine, app)
     assert result.produced["rag-vs-finetune"] == 0
     [warning] = result.warnings["rag-vs-finetune"]
     assert "billed in USD" in warning and "vector_store_monthly in EUR" in warning

@@ -178,8 +178,9 @@ def status(db_url: str, cfg: str, *args: str) -> tuple[int, str, str]:
     return r.exit_code, r.stdout, r.stderr
 
 
-def test_status_json_shape_and_figures(engine: Engine, db_url: str, tmp_path: Path) -> None:
-    fill(engine)
+def hold_lock(engine: Engine, acquired_at: datetime, heartbeat_age: timedelta) -> None:
+    """The lock row of a daemon on ops-1, its heartbeat ``heartbeat_age`` old on the database's
+    clock."""
     with engine.begin() as conn:
         conn.execute(
             insert(DaemonLock).values(
@@ -187,10 +188,15 @@ def test_status_json_shape_and_figures(engine: Engine, db_url: str, tmp_path: Pa
                 holder="costagent@ops-1 pid 4242",
                 host="ops-1",
                 pid=4242,
-                acquired_at=T - timedelta(days=2),
-                heartbeat_at=db_clock(engine) - timedelta(seconds=20),
+                acquired_at=acquired_at,
+                heartbeat_at=db_clock(engine) - heartbeat_age,
             )
         )
+
+
+def test_status_json_shape_and_figures(engine: Engine, db_url: str, tmp_path: Path) -> None:
+    fill(engine)
+    hold_lock(engine, acquired_at=T - timedelta(days=2), heartbeat_age=timedelta(seconds=20))
     code, out, err = status(db_url, write_config(tmp_path), "--format", "json")
     assert code == 0, err
     s = json.loads(out)
@@ -299,17 +305,7 @@ def test_status_without_daemon_and_stale_heartbeat(
     code, out, _ = status(db_url, cfg)
     assert code == 0 and "daemon: not running" in out
 
-    with engine.begin() as conn:
-        conn.execute(
-            insert(DaemonLock).values(
-                name="daemon",
-                holder="costagent@ops-1 pid 4242",
-                host="ops-1",
-                pid=4242,
-                acquired_at=T - timedelta(hours=2),
-                heartbeat_at=db_clock(engine) - timedelta(minutes=10),
-            )
-        )
+    hold_lock(engine, acquired_at=T - timedelta(hours=2), heartbeat_age=timedelta(minutes=10))
     code, out, _ = status(db_url, cfg, "--format", "json")
     d = json.loads(out)["daemon"]
     assert (d["running"], d["stale"]) == (False, True)
@@ -343,17 +339,7 @@ def test_check_reads_only_the_lock_and_the_job_runs(
 ) -> None:
     fill(engine)
     cfg = write_config(tmp_path, "[daemon]\ncheck_failed_runs = 4")
-    with engine.begin() as conn:
-        conn.execute(
-            insert(DaemonLock).values(
-                name="daemon",
-                holder="costagent@ops-1 pid 4242",
-                host="ops-1",
-                pid=4242,
-                acquired_at=T,
-                heartbeat_at=db_clock(engine),
-            )
-        )
+    hold_lock(engine, acquired_at=T, heartbeat_age=timedelta(0))
     with statements() as seen:
         code, out, err = status(db_url, cfg, "--check")
     assert (code, out.strip()) == (0, "healthy"), err
