@@ -267,8 +267,8 @@ def import_(
         str | None,
         typer.Option(
             "--format",
-            help="Skip detection: focus, aws_cur2, aws_cur_legacy, gcp_billing, "
-            "usage_metrics, llm_requests, inventory.",
+            help="Skip detection: focus, aws_cur2, aws_cur_legacy, aws_cur_legacy_parquet, "
+            "gcp_billing, usage_metrics, llm_requests, inventory.",
         ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,

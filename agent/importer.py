@@ -14,9 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+import pyarrow as pa
 from sqlalchemy import Connection, Engine, insert
 
 from agent.config import Settings
+from agent.store.bounds import ValueRejected
+from agent.store.engine import retry_deadlocks
 from agent.store.loader import Loader
 from agent.store.schema import CollectionRun
 from agent.workloads import Classifier
@@ -104,23 +107,18 @@ def import_paths(
     started = _now()
     planned = plan(paths, fmt)
     sink.start(len(planned), sum(p.size for p in planned))
-    summary = ImportSummary()
     run_source = source or "import"
     try:
-        with engine.connect() as conn, conn.begin():
-            loader = Loader(conn, Classifier(settings.classification), sink.rows)
-            for item in planned:
-                sink.file(item)
-                rows = _load_file(loader, item, source or item.reader.name)
-                summary.files.append((str(item.path), item.reader.name, rows))
-                sink.file_done(item)
-            stats = loader.finish()
-            summary.rows = {k: v for k, v in stats.rows.items() if v}
-            summary.slices = list(stats.slices)
+
+        def last_step(conn: Connection, summary: ImportSummary) -> None:
             if before_commit is not None:
                 before_commit(conn)
             if record:
                 _record(conn, run_source, started, "ok", summary, None)
+
+        summary = retry_deadlocks(
+            lambda: _load_all(engine, planned, settings, source, sink, last_step)
+        )
     except BaseException as exc:
         if record:
             _record_failure(engine, run_source, started, exc)
@@ -128,21 +126,63 @@ def import_paths(
     return summary
 
 
+def _load_all(
+    engine: Engine,
+    planned: list[PlannedFile],
+    settings: Settings,
+    source: str | None,
+    sink: ProgressSink,
+    last_step: Callable[[Connection, ImportSummary], None],
+) -> ImportSummary:
+    """Every file through one loader, in one transaction; ``last_step`` runs inside it."""
+    summary = ImportSummary()
+    with engine.connect() as conn, conn.begin():
+        loader = Loader(conn, Classifier(settings.classification), sink.rows)
+        for item in planned:
+            sink.file(item)
+            rows = _load_file(loader, item, source or item.reader.source())
+            summary.files.append((str(item.path), item.reader.name, rows))
+            sink.file_done(item)
+        stats = loader.finish()
+        summary.rows = {k: v for k, v in stats.rows.items() if v}
+        summary.slices = list(stats.slices)
+        last_step(conn, summary)
+    return summary
+
+
 def _load_file(loader: Loader, item: PlannedFile, source: str) -> int:
     reader = item.reader()
     columns = frozenset(files.columns_of(item.path))
+    write: Callable[..., None] = {
+        "cost": loader.write_cost,
+        "metrics": loader.write_metrics,
+        "llm_requests": loader.write_llm_requests,
+        "resources": loader.write_resources,
+    }[reader.target]
     rows = 0
     for raw in files.batches(item.path, reader.columns_needed(columns)):
-        table = reader.convert(raw.batch, raw.where)
-        write: Callable[..., None] = {
-            "cost": loader.write_cost,
-            "metrics": loader.write_metrics,
-            "llm_requests": loader.write_llm_requests,
-            "resources": loader.write_resources,
-        }[reader.target]
-        write(table, source)
+        try:
+            table = reader.convert(raw.batch, raw.where)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ArithmeticError) as exc:
+            # A converter should have named the value; this net keeps the promise of one line
+            # naming file and rows (exit 2) for whatever slipped past it.
+            first = raw.where.row_offset + 1
+            last = first + raw.batch.num_rows - 1
+            raise InputError(
+                str(item.path), f"rows {first}–{last}: cannot convert ({_first_line(exc)})"
+            ) from None
+        try:
+            write(table, source)
+        except ValueRejected as exc:  # a value the store cannot hold (NUL, over-long id)
+            column = reader.file_column(exc.column, raw.batch.schema.names)
+            raise raw.where.error(exc.row, column, exc.message) from None
         rows += table.num_rows
     return rows
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def _now() -> datetime:

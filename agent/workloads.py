@@ -58,6 +58,19 @@ def _r(pattern: str) -> re.Pattern[str]:
 
 
 ANY = _r(r"")
+#: AWS product codes as the names rules match on: an export without product names (a legacy
+#: CUR with few columns) names the service by its code (``AmazonES``), which no name pattern knows.
+PRODUCT_NAMES = {
+    "AmazonES": "Amazon OpenSearch Service",
+    "AmazonSageMaker": "Amazon SageMaker",
+    "AmazonBedrock": "Amazon Bedrock",
+    "AmazonBedrockService": "Amazon Bedrock",
+    "AmazonKendra": "Amazon Kendra",
+    "AmazonEC2": "Amazon Elastic Compute Cloud",
+    "AmazonEKS": "Amazon Elastic Kubernetes Service",
+    "AmazonECS": "Amazon Elastic Container Service",
+    "AmazonS3": "Amazon Simple Storage Service",
+}
 DEFAULT_RULES: tuple[DefaultRule, ...] = (
     # Training first: "Bedrock model customization" and "Vertex AI custom training" also match
     # the service-wide inference rules below.
@@ -88,6 +101,12 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
         "vector_storage", _r(r"bedrock"), _r(r"knowledge.?base"), "Bedrock Knowledge Bases"
     ),
     DefaultRule(
+        "vector_storage",
+        _r(r"azure (?:ai|cognitive) search"),
+        ANY,
+        "Azure AI Search (formerly Cognitive Search)",
+    ),
+    DefaultRule(
         "inference",
         _r(r"sagemaker"),
         _r(r"host|serverlessinf|asyncinf|inference"),
@@ -96,11 +115,42 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
     DefaultRule("inference", _r(r"bedrock"), ANY, "Bedrock tokens and provisioned throughput"),
     DefaultRule(
         "inference",
+        ANY,
+        _r(r"-MP:.*(?:token|provisionedthroughput|modelunits)"),
+        "Bedrock models sold through AWS Marketplace (Amazon Bedrock Edition)",
+    ),
+    DefaultRule(
+        "inference",
         _r(r"vertex|ai platform"),
         _r(r"predict|online|serving|endpoint|gemini|token|character|generative"),
         "Vertex AI prediction and model serving",
     ),
     DefaultRule("inference", _r(r"gemini|generative language"), ANY, "Gemini API tokens"),
+    DefaultRule(
+        "inference",
+        _r(r"azure openai|azure ai services|cognitive services|foundry (?:models|tools)"),
+        ANY,
+        "Azure OpenAI and Azure AI services",
+    ),
+    DefaultRule(
+        "inference",
+        _r(r"azure machine learning"),
+        _r(r"endpoint|inference|deployment"),
+        "Azure Machine Learning online endpoints",
+    ),
+    DefaultRule("training", _r(r"azure machine learning"), ANY, "Azure Machine Learning compute"),
+    DefaultRule(
+        "inference",
+        _r(r"generative[ _-]?ai"),
+        ANY,
+        "FOCUS Generative AI services (LLM gateways, OCI Generative AI)",
+    ),
+    DefaultRule(
+        "inference",
+        _r(r"\b(?:openai|anthropic|mistral|cohere|deepseek|together|fireworks|groq)\b"),
+        ANY,
+        "LLM API providers",
+    ),
     DefaultRule("inference", ANY, _r(r"gemini|claude|llama|mistral|\btokens?\b"), "LLM token SKUs"),
 )
 
@@ -112,6 +162,7 @@ _MODEL_PATTERNS = (
     _r(r"\b(claude[ -]?[0-9.]*[ -]?(?:opus|sonnet|haiku|instant)[ -]?[0-9.]*)"),
     _r(r"\b((?:meta[ -])?llama[ -]?[0-9.]+[a-z0-9 .-]*?[0-9]+b)"),
     _r(r"\b(titan[ -](?:text|embed)[a-z0-9 -]*?v[0-9])"),
+    _r(r"\b(gpt-[0-9][a-z0-9.-]*|o[1-9](?:-mini|-pro|-preview)?|text-embedding-[a-z0-9-]+)\b"),
     _r(r"\b((?:nvidia[ -])?(?:tesla[ -])?(?:a100|h100|h200|l4|t4|v100|a10g|l40s)(?:[ -]80gb)?)\b"),
 )
 
@@ -121,7 +172,7 @@ def model_of(text: str) -> str | None:
     for pattern in _MODEL_PATTERNS:
         m = pattern.search(text)
         if m:
-            return m.group(1)
+            return m.group(1).strip(" -.")
     return None
 
 
@@ -159,6 +210,7 @@ class Classifier:
         description: str,
         tags_json: str | None,
         resource: str = "",
+        subcategory: str = "",
     ) -> str:
         tagged = self.tag_workload(tags_json)
         if tagged:
@@ -166,15 +218,36 @@ class Classifier:
         for rule in self.rules:
             if _user_rule_matches(rule, provider, service, usage_type, resource, tags_json):
                 return rule.workload
+        # The defaults' service patterns see the provider, the service (and, for an AWS product
+        # code, its name) and the FOCUS service subcategory ("Generative AI").
+        who = " ".join(filter(None, (provider, service, PRODUCT_NAMES.get(service), subcategory)))
         text = f"{usage_type} {description}"
         for d in DEFAULT_RULES:
-            if d.service.search(service) and d.text.search(text):
+            if d.service.search(who) and d.text.search(text):
                 return d.workload
         return "other"
 
+    def tag_model(self, tags_json: str | None) -> str | None:
+        """A model named by a ``model`` tag (LLM gateways tag their rows with it)."""
+        if not tags_json or "model" not in tags_json:
+            return None
+        try:
+            tags = json.loads(tags_json)
+        except ValueError:
+            return None
+        value = tags.get("model", tags.get("user_model")) if isinstance(tags, dict) else None
+        return value.strip() or None if isinstance(value, str) else None
+
     def classify(self, table: pa.Table) -> tuple[pa.Array, pa.Array]:
         """(x_workload, x_model) for every row, computed per distinct combination."""
-        names = ["provider_name", "service_name", "x_usage_type", "charge_description", "tags"]
+        names = [
+            "provider_name",
+            "service_name",
+            "x_usage_type",
+            "charge_description",
+            "tags",
+            "service_subcategory",
+        ]
         if self.uses_resource:
             names.append("resource_id")
         parts = [pc.fill_null(table.column(n).combine_chunks(), "") for n in names]
@@ -184,12 +257,16 @@ class Classifier:
         models: list[str | None] = []
         for combo in uniq.to_pylist():
             fields = combo.split(_SEP)
-            provider, service, usage, desc, tags = fields[:5]
-            resource = fields[5] if self.uses_resource else ""
+            provider, service, usage, desc, tags, subcategory = fields[:6]
+            resource = fields[6] if self.uses_resource else ""
             workloads.append(
-                self.classify_one(provider, service, usage, desc, tags or None, resource)
+                self.classify_one(
+                    provider, service, usage, desc, tags or None, resource, subcategory
+                )
             )
-            models.append(model_of(usage) or model_of(desc))
+            models.append(
+                self.tag_model(tags) or model_of(usage) or model_of(desc) or model_of(service)
+            )
         idx = pc.index_in(key, uniq)
         return (
             pc.take(pa.array(workloads, pa.string()), idx),

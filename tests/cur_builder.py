@@ -445,3 +445,18 @@ def _write_csv(
         w.writerow(header)
         for r in rows:
             w.writerow([value(r, c) for c in header])
+
+
+def write_legacy_parquet(path: Path, lines: list[Line], month: str = "2026-09") -> Path:
+    """The legacy CUR as AWS writes it for Athena: CUR 2.0's snake_case names, typed columns,
+    ``product_product_name`` and one lower-cased ``resource_tags_user_…`` column per tag."""
+    rows = cur2_rows(lines, month)
+    table = _arrow_table(rows).drop_columns(["product", "resource_tags"])
+    table = table.append_column(
+        "product_product_name", pa.array([r["product"]["product_name"] for r in rows])
+    )
+    for key in sorted({k for r in rows for k in r["resource_tags"]}):
+        values = [r["resource_tags"].get(key) for r in rows]
+        table = table.append_column(f"resource_tags_{key.lower()}", pa.array(values, pa.string()))
+    pq.write_table(table, path)
+    return path

@@ -139,6 +139,24 @@ def test_without_manifest_all_data_files_count_and_since_bounds(
     assert snap[0] == len(cb.month_lines())
 
 
+def test_two_deliveries_without_manifest_fail_the_source_naming_both(
+    aws: str, engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """The rule ``costagent import`` of a synced folder applies (one shared piece): with no
+    manifest to say which delivery of a period is current, neither is guessed."""
+    upload_export(aws, tmp_path / "l1", "2026-09", cb.month_lines(), manifest=False, folder="a/")
+    upload_export(aws, tmp_path / "l2", "2026-09", cb.month_lines(), manifest=False, folder="b/")
+    config = write_config(tmp_path / "costagent.toml", [source(aws)])
+
+    result = cli("--config", str(config), "--db", db_url, "collect")
+
+    assert result.exit_code == 1
+    error = runs(engine)[-1].error
+    assert "no manifest" in error and "BILLING_PERIOD=2026-09/a" in error
+    assert "BILLING_PERIOD=2026-09/b" in error
+    assert cost_snapshot(engine)[0] == 0
+
+
 def test_a_failing_source_is_recorded_and_the_others_still_run(
     aws: str, engine: Engine, db_url: str, tmp_path: Path
 ) -> None:

@@ -90,6 +90,49 @@ CASES = {
         ["bad.csv", "BillingPeriodStart", "missing"],
     ),
     "truncated parquet": (_truncated_parquet, ["bad.parquet", "Parquet"]),
+    # Values out of what the store holds: never wrapped (Arrow's text → decimal cast turns a
+    # 200-digit number into −1 and 2**128 into 0), clamped or stored to break a later command.
+    "200-digit cost": (
+        _edit("BilledCost", 11, "1" + "0" * 199),
+        ["bad.csv", "row 11", "BilledCost", "out of range"],
+    ),
+    "2**128 cost": (
+        _edit("BilledCost", 12, str(2**128)),
+        ["bad.csv", "row 12", "BilledCost", "out of range"],
+    ),
+    "1e20 cost": (
+        _edit("EffectiveCost", 13, "1e20"),
+        ["bad.csv", "row 13", "EffectiveCost", "out of range"],
+    ),
+    "cost of 10^15": (
+        _edit("ListCost", 14, "1000000000000000"),
+        ["bad.csv", "row 14", "ListCost", "10^15"],
+    ),
+    "charge in 9999": (
+        _edit("ChargePeriodStart", 15, "9999-12-31T00:00:00Z"),
+        ["bad.csv", "row 15", "ChargePeriodStart", "2000-01-01 to 2099-12-31"],
+    ),
+    "charge in 1970": (
+        _edit("ChargePeriodEnd", 16, "1970-01-01T00:00:00Z"),
+        ["bad.csv", "row 16", "ChargePeriodEnd", "supported range"],
+    ),
+    "quantity NaN": (
+        _edit("PricingQuantity", 17, "NaN"),
+        ["bad.csv", "row 17", "PricingQuantity", "finite"],
+    ),
+    "quantity 1e400": (
+        _edit("ConsumedQuantity", 18, "1e400"),
+        ["bad.csv", "row 18", "ConsumedQuantity"],
+    ),
+    "NUL in text": (_edit("ResourceName", 19, "disk\x00x"), ["bad.csv", "row 19", "NUL"]),
+    "NUL escaped in tags": (
+        _edit("Tags", 20, '{"team": "ml\\u0000x"}'),
+        ["bad.csv", "row 20", "Tags", "NUL"],
+    ),
+    "over-long resource id": (
+        _edit("ResourceId", 21, "i-" + "x" * 600),
+        ["bad.csv", "row 21", "ResourceId", "512 characters"],
+    ),
 }
 
 

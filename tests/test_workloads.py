@@ -46,10 +46,63 @@ from agent.workloads import Classifier, model_of
         ),
         ("Google Cloud", "BigQuery", "Analysis", "other"),
         ("Pinecone", "Pinecone", "Serverless Storage", "vector_storage"),
+        # Bedrock models sold through AWS Marketplace ("Amazon Bedrock Edition"), named or by
+        # their Marketplace product code
+        (
+            "AWS",
+            "Claude 3 Haiku (Amazon Bedrock Edition)",
+            "USE1-MP:USE1_InputTokenCount-Units",
+            "inference",
+        ),
+        ("AWS", "7zgyu5r4ab12cd34ef56gh78", "USE1-MP:USE1_OutputTokenCount-Units", "inference"),
+        (
+            "AWS",
+            "7zgyu5r4ab12cd34ef56gh78",
+            "USW2-MP:USW2_input_tokens_standard-Units",
+            "inference",
+        ),
+        # AWS product codes where the export names no product
+        ("AWS", "AmazonES", "USE1-IndexingOCU", "vector_storage"),
+        ("AWS", "AmazonES", "USE1-SearchOCU", "vector_storage"),
+        ("AWS", "AmazonSageMaker", "USE1-Hosting:ml.g5.2xlarge", "inference"),
+        # Azure and OCI rows of FOCUS exports
+        ("Microsoft", "Azure AI Services", "gpt-4o-0513 Inp glbl Tokens", "inference"),
+        ("Microsoft", "Azure OpenAI", "gpt-4o-mini-0718 Outp regnl Tokens", "inference"),
+        ("Microsoft", "Foundry Models", "Llama-3.3-70B-Instruct Input Tokens", "inference"),
+        ("Microsoft", "Azure Machine Learning", "Virtual Machines Dv2/DSv2 Series", "training"),
+        ("Microsoft", "Azure Machine Learning", "Managed Online Endpoint NC6s v3", "inference"),
+        ("Microsoft", "Azure AI Search", "Standard S1 Unit", "vector_storage"),
+        ("Microsoft", "Azure Cognitive Search", "Basic Unit", "vector_storage"),
+        ("Oracle", "GENERATIVE_AI", "Large Cohere - Input Characters", "inference"),
+        ("Microsoft", "Virtual Machines", "Premium SSD Managed Disks", "other"),
     ],
 )
 def test_defaults(provider: str, service: str, usage: str, expected: str) -> None:
     assert Classifier().classify_one(provider, service, usage, "", None) == expected
+
+
+def test_focus_generative_ai_subcategory_is_inference() -> None:
+    """An LLM gateway's FOCUS export (LiteLLM) names the model as the service and tags the row
+    with FOCUS's "Generative AI" subcategory."""
+    c = Classifier()
+    assert c.classify_one("litellm", "my-router", "", "", None, subcategory="Generative AI") == (
+        "inference"
+    )
+    assert c.classify_one("openai", "gpt-4o-mini", "", "", None) == "inference"
+
+
+@pytest.mark.parametrize(
+    ("text", "model"),
+    [
+        ("Claude 3 Haiku (Amazon Bedrock Edition)", "Claude 3 Haiku"),
+        ("Claude Sonnet 4.6 (Amazon Bedrock Edition)", "Claude Sonnet 4.6"),
+        ("gpt-4o-mini", "gpt-4o-mini"),
+        ("text-embedding-3-small", "text-embedding-3-small"),
+        ("io1 provisioned IOPS", None),
+    ],
+)
+def test_model_names(text: str, model: str | None) -> None:
+    assert model_of(text) == model
 
 
 def test_tag_overrides_everything() -> None:

@@ -6,8 +6,10 @@ costagent never has to remember a separate migration step.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -15,6 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 import migrations
@@ -133,3 +136,23 @@ def open_store(url: str) -> Engine:
         engine.dispose()
         raise DatabaseError(f"cannot open database {make_url(url)!r}: {exc}") from exc
     return engine
+
+
+#: SQLSTATEs after which the whole transaction may simply be run again.
+_RETRYABLE = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+T = TypeVar("T")
+
+
+def retry_deadlocks(work: Callable[[], T], attempts: int = 3) -> T:
+    """Run ``work`` (one whole transaction) again when PostgreSQL aborted it as the loser of a
+    deadlock or a serialization conflict: two loads locking the same slices in different
+    orders is a lost race, not an error for the user."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except DBAPIError as exc:
+            code = getattr(exc.orig, "sqlstate", None)
+            if code not in _RETRYABLE or attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")

@@ -14,7 +14,7 @@ import io
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -23,6 +23,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Connection, case, literal_column, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from agent.store.bounds import check_table
 from agent.store.daily import refresh as refresh_daily
 from agent.store.schema import COST_COLUMNS, LlmRequest, Resource
 from agent.workloads import Classifier
@@ -36,6 +37,7 @@ class DuplicateDatapointError(Exception):
 
 
 ANALYZE_ROWS = 50_000  # a load this large refreshes the planner's statistics
+_COST_JSON = frozenset({"tags", "x_raw"})
 
 
 @dataclass
@@ -47,11 +49,51 @@ class LoadStats:
 
 
 def cost_slices(table: pa.Table, source: str) -> pa.Array:
-    """``source:billing_account:YYYY-MM`` for every row (billing period, else charge period)."""
-    period = pc.coalesce(table.column("billing_period_start"), table.column("charge_period_start"))
-    month = pc.fill_null(pc.utf8_slice_codeunits(pc.cast(period, pa.string()), 0, 7), "unknown")
+    """``source:billing_account:period`` for every row.
+
+    The period is the billing period's month (``YYYY-MM``) — or its day (``YYYY-MM-DD``) when
+    the file's billing periods are days, as in LiteLLM's FOCUS export, so that one day's file
+    replaces that day and not the whole month.  Without a billing period: the charge's month.
+    """
+    start = table.column("billing_period_start")
+    end = table.column("billing_period_end")
+    month = pc.floor_temporal(start, unit="month")
+    short = pc.less(pc.subtract(end, start), pa.scalar(timedelta(days=28), pa.duration("us")))
+    daily = pc.fill_null(pc.or_(pc.not_equal(month, start), short), False)
+    billing = pc.if_else(
+        daily,
+        pc.utf8_slice_codeunits(pc.cast(start, pa.string()), 0, 10),
+        pc.utf8_slice_codeunits(pc.cast(start, pa.string()), 0, 7),
+    )
+    charge = pc.utf8_slice_codeunits(
+        pc.cast(table.column("charge_period_start"), pa.string()), 0, 7
+    )
+    period = pc.fill_null(pc.coalesce(billing, charge), "unknown")
     account = pc.fill_null(table.column("billing_account_id"), "-")
-    return pc.binary_join_element_wise(pa.scalar(source), account, month, ":")
+    return pc.binary_join_element_wise(pa.scalar(source), account, period, ":")
+
+
+_UNSCALED = pa.decimal128(38, 0)
+_EXACT_INT = 2**53
+
+
+def nearest_doubles(arr: pa.Array) -> pa.Array:
+    """Decimals as the doubles nearest them, for SQLite's REAL columns.
+
+    Arrow's own decimal → double cast is not correctly rounded (0.34 became
+    0.33999999999999997).  A money value whose unscaled integer is below 2⁵³ is that integer
+    divided by 10¹²: both operands are exact doubles and IEEE division rounds once, correctly.
+    Anything else goes through text, whose parse is correctly rounded too (slower).
+    """
+    if arr.type != pa.decimal128(38, 12):
+        return pc.cast(pc.cast(arr, pa.string()), pa.float64())
+    unscaled = arr.view(_UNSCALED)
+    ints = pc.cast(unscaled, pa.int64(), safe=False)
+    fits = pc.and_(pc.less(pc.abs(ints), _EXACT_INT), pc.equal(pc.cast(ints, _UNSCALED), unscaled))
+    exact = pc.divide(pc.cast(pc.if_else(fits, ints, 0), pa.float64()), 1e12)
+    if pc.all(pc.fill_null(fits, True)).as_py():
+        return exact
+    return pc.if_else(fits, exact, pc.cast(pc.cast(arr, pa.string()), pa.float64()))
 
 
 class Loader:
@@ -80,6 +122,7 @@ class Loader:
     def write_cost(self, table: pa.Table, source: str, slices: pa.Array | None = None) -> None:
         if table.num_rows == 0:
             return
+        check_table(table, _COST_JSON)
         workload, model = self.classifier.classify(table)
         existing = table.column("x_workload")
         if existing.null_count < len(existing):
@@ -96,10 +139,7 @@ class Loader:
         table = table.append_column("x_source", pa.array([source] * table.num_rows, pa.string()))
         table = table.append_column("x_slice", slices)
         table = table.select(list(COST_COLUMNS))
-        if self.dialect == "postgresql":
-            self._copy_pg("cost_line_items", table)
-        else:
-            self._executemany_sqlite("cost_line_items", table)
+        self.insert_table("cost_line_items", table)
         self.stats.rows["cost"] += table.num_rows
         if self.progress:
             self.progress(table.num_rows)
@@ -110,13 +150,40 @@ class Loader:
                 continue
             self._seen_slices.add(s)
             self.stats.slices.append(s)
+            self._lock(f"slice:{s}")
             self.conn.execute(text("DELETE FROM cost_line_items WHERE x_slice = :s"), {"s": s})
+
+    def _lock(self, key: str) -> None:
+        """Serialise replacing ``key`` with every other transaction replacing it (PostgreSQL).
+
+        Under READ COMMITTED two loads of one slice would each delete what the other has not
+        committed yet and both insert: the slice stored twice.  A transaction-level advisory
+        lock taken before the DELETE makes the second load wait for the first to commit; its
+        DELETE then sees, and removes, the first one's rows.  SQLite needs nothing: its one
+        writer holds the database from the first DELETE on.  The key includes the schema so
+        stores sharing a database do not wait for each other.
+        """
+        if self.dialect != "postgresql":
+            return
+        self.conn.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || :k, 0))"
+            ),
+            {"k": key},
+        )
 
     def replace_slices(self, slices: Iterable[str]) -> None:
         """Empty these slices even if no new row arrives for them (a source deleted a day)."""
         self._replace_new_slices(slices)
 
     # -- fast paths --------------------------------------------------------------------------
+    def insert_table(self, name: str, table: pa.Table) -> None:
+        """Append an Arrow table to ``name`` on the database's fast path."""
+        if self.dialect == "postgresql":
+            self._copy_pg(name, table)
+        else:
+            self._executemany_sqlite(name, table)
+
     def _executemany_sqlite(self, name: str, table: pa.Table) -> None:
         # Python row tuples cost ~70 bytes a value; converting a slice at a time keeps a
         # 65k-row batch of 60 columns from holding 4 million objects at once.
@@ -124,11 +191,19 @@ class Loader:
             self._executemany_sqlite_chunk(name, table.slice(start, SQLITE_CHUNK_ROWS))
 
     def _executemany_sqlite_chunk(self, name: str, table: pa.Table) -> None:
+        # Columns null in every row of the chunk are left out (the default is NULL): a FOCUS or
+        # CUR row leaves most of the ~80 columns empty, and each bound None costs as much as a
+        # value.
+        table = table.select(
+            [i for i, col in enumerate(table.columns) if col.null_count < len(col)]
+        )
         columns = []
         for col in table.columns:
             arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
             if pa.types.is_decimal(arr.type):
-                arr = pc.cast(arr, pa.float64())
+                arr = nearest_doubles(arr)
+            elif pa.types.is_date(arr.type):
+                arr = pc.cast(arr, pa.string())  # "YYYY-MM-DD", SQLAlchemy's SQLite Date
             elif pa.types.is_timestamp(arr.type):
                 # Arrow's cast prints "YYYY-MM-DD HH:MM:SS.ffffff", SQLAlchemy's SQLite format,
                 # ten times faster than strftime.
@@ -164,6 +239,7 @@ class Loader:
         """Stage datapoints; :meth:`finish` replaces each (resource, metric) time range."""
         if table.num_rows == 0:
             return
+        check_table(table, frozenset({"dimensions"}))
         if not self._metrics_staged:
             temp = "TEMPORARY" if self.dialect == "postgresql" else "TEMP"
             self.conn.exec_driver_sql(
@@ -173,10 +249,7 @@ class Loader:
             )
             self._metrics_staged = True
         table = table.append_column("x_source", pa.array([source] * table.num_rows, pa.string()))
-        if self.dialect == "postgresql":
-            self._copy_pg("_stage_metrics", table)
-        else:
-            self._executemany_sqlite("_stage_metrics", table)
+        self.insert_table("_stage_metrics", table)
         self.stats.rows["metrics"] += table.num_rows
         if self.progress:
             self.progress(table.num_rows)
@@ -184,6 +257,7 @@ class Loader:
     def _finish_metrics(self) -> None:
         if not self._metrics_staged:
             return
+        self._lock("usage_metrics")  # ranges of two loads may overlap: one at a time
         dup = self.conn.exec_driver_sql(
             "SELECT resource_id, metric, stat, ts, period_s FROM _stage_metrics "
             "GROUP BY resource_id, metric, stat, ts, period_s HAVING COUNT(*) > 1 LIMIT 1"
@@ -221,6 +295,7 @@ class Loader:
         """Insert calls not seen before (their key is stable across re-imports)."""
         if table.num_rows == 0:
             return
+        check_table(table)
         rows = table.to_pylist()
         for r in rows:
             r["x_source"] = source
@@ -237,6 +312,7 @@ class Loader:
         """Upsert snapshots: latest attributes win, first_seen/last_seen widen."""
         if table.num_rows == 0:
             return
+        check_table(table, frozenset({"attributes"}))
         latest: dict[str, dict[str, Any]] = {}
         for r in table.to_pylist():
             seen = r.pop("observed_at") or datetime.now(UTC).replace(tzinfo=None)
@@ -283,10 +359,10 @@ class Loader:
     def finish(self) -> LoadStats:
         """Complete staged work; call before the transaction commits."""
         self._finish_metrics()
-        if self.stats.slices:
+        if self._seen_slices:
             if self.dialect == "sqlite":  # the sort's in-memory share is the page cache
                 self.conn.exec_driver_sql("PRAGMA cache_size=-16384")
-            refresh_daily(self.conn, self.stats.slices)
+            refresh_daily(self.conn, self._seen_slices)
         self._refresh_statistics()
         return self.stats
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +79,86 @@ def _authorizer(
     return sqlite3.SQLITE_DENY
 
 
+class _ExactSum:
+    """``sum``/``total``/``avg`` over SQLite's doubles, added as exact decimals.
+
+    SQLite keeps money as doubles (each the nearest to its exact decimal), and its own ``SUM``
+    adds them in binary: ``958.8162664608002`` for a sum whose exact value is 958.8162664608.
+    Each double is read back through its shortest repr (the decimal it was stored from), the
+    decimals are added exactly, and the result is the double nearest the exact total, so the
+    printed figure has no float noise.  Integers stay integers (SQLite's overflow error kept).
+    Registered as window functions, ``SUM(x) OVER (…)`` keeps working.
+    """
+
+    kind = "sum"
+
+    def __init__(self) -> None:
+        self.total: Decimal | int = 0
+        self.count = 0
+        self.exact_int = True
+
+    def _value(self, v: Any) -> Decimal | int | None:
+        if v is None:
+            return None
+        if isinstance(v, bool | int):
+            return int(v)
+        self.exact_int = False
+        if isinstance(v, float):
+            return Decimal(repr(v))
+        try:  # text or blobs count as the number they start with, as in SQLite: roughly
+            return Decimal(v.decode() if isinstance(v, bytes) else str(v))
+        except (InvalidOperation, UnicodeDecodeError):
+            return Decimal(0)
+
+    def step(self, v: Any) -> None:
+        x = self._value(v)
+        if x is not None:
+            self.total += x
+            self.count += 1
+
+    def inverse(self, v: Any) -> None:
+        x = self._value(v)
+        if x is not None:
+            self.total -= x
+            self.count -= 1
+
+    def value(self) -> Any:
+        if self.kind == "total":
+            return float(self.total)
+        if self.count == 0:
+            return None
+        if self.kind == "avg":
+            return float(Decimal(self.total) / self.count)
+        if self.exact_int:
+            if not -(2**63) <= int(self.total) < 2**63:
+                raise OverflowError("integer overflow")
+            return int(self.total)
+        return float(self.total)
+
+    def finalize(self) -> Any:
+        return self.value()
+
+
+class _ExactTotal(_ExactSum):
+    kind = "total"
+
+
+class _ExactAvg(_ExactSum):
+    kind = "avg"
+
+
+def _exact_sums(conn: sqlite3.Connection) -> None:
+    for name, cls in (("sum", _ExactSum), ("total", _ExactTotal), ("avg", _ExactAvg)):
+        conn.create_window_function(name, 1, cls)
+
+
 def _sqlite(path: str, query: str, limit: int | None) -> QueryResult:
     if not Path(path).exists():
         raise QueryError(f"{path}: database not found (run `costagent init` or `costagent demo`)")
     conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
     try:
         conn.execute("PRAGMA query_only = ON")
+        _exact_sums(conn)
         conn.set_authorizer(_authorizer)
         try:
             cur = conn.execute(query)

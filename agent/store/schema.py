@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 from agent.store.money import Money
 
@@ -37,6 +38,16 @@ NAMING = {
 }
 
 Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+def Name(length: int) -> TypeEngine[str]:
+    """Text of up to ``length`` characters on SQLite, where the length is documentation only,
+    and ``TEXT`` on PostgreSQL: a provider value one character longer than we guessed (a SKU
+    description, a region name) must not fail a load.  Identifiers that index keys hold are
+    bounded at import instead (:mod:`agent.store.bounds`)."""
+    return String(length).with_variant(Text(), "postgresql")
+
+
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
@@ -50,24 +61,24 @@ class CostLineItem(Base):
     __tablename__ = "cost_line_items"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    x_source: Mapped[str] = mapped_column(String(128))
-    x_slice: Mapped[str] = mapped_column(String(256))
-    x_line_key: Mapped[str | None] = mapped_column(String(256))
-    provider_name: Mapped[str | None] = mapped_column(String(64))
-    publisher_name: Mapped[str | None] = mapped_column(String(128))
-    invoice_issuer_name: Mapped[str | None] = mapped_column(String(128))
-    billing_account_id: Mapped[str | None] = mapped_column(String(128))
-    billing_account_name: Mapped[str | None] = mapped_column(String(256))
-    sub_account_id: Mapped[str | None] = mapped_column(String(128))
-    sub_account_name: Mapped[str | None] = mapped_column(String(256))
+    x_source: Mapped[str] = mapped_column(Name(128))
+    x_slice: Mapped[str] = mapped_column(Name(256))
+    x_line_key: Mapped[str | None] = mapped_column(Name(256))
+    provider_name: Mapped[str | None] = mapped_column(Name(64))
+    publisher_name: Mapped[str | None] = mapped_column(Name(128))
+    invoice_issuer_name: Mapped[str | None] = mapped_column(Name(128))
+    billing_account_id: Mapped[str | None] = mapped_column(Name(128))
+    billing_account_name: Mapped[str | None] = mapped_column(Name(256))
+    sub_account_id: Mapped[str | None] = mapped_column(Name(128))
+    sub_account_name: Mapped[str | None] = mapped_column(Name(256))
     billing_period_start: Mapped[datetime | None] = mapped_column(DateTime())
     billing_period_end: Mapped[datetime | None] = mapped_column(DateTime())
     charge_period_start: Mapped[datetime | None] = mapped_column(DateTime())
     charge_period_end: Mapped[datetime | None] = mapped_column(DateTime())
-    charge_category: Mapped[str | None] = mapped_column(String(32))
-    charge_class: Mapped[str | None] = mapped_column(String(32))
+    charge_category: Mapped[str | None] = mapped_column(Name(32))
+    charge_class: Mapped[str | None] = mapped_column(Name(32))
     charge_description: Mapped[str | None] = mapped_column(Text)
-    charge_frequency: Mapped[str | None] = mapped_column(String(32))
+    charge_frequency: Mapped[str | None] = mapped_column(Name(32))
     billed_cost: Mapped[Decimal | None] = mapped_column(Money)
     effective_cost: Mapped[Decimal | None] = mapped_column(Money)
     list_cost: Mapped[Decimal | None] = mapped_column(Money)
@@ -75,35 +86,61 @@ class CostLineItem(Base):
     list_unit_price: Mapped[Decimal | None] = mapped_column(Money)
     contracted_unit_price: Mapped[Decimal | None] = mapped_column(Money)
     billing_currency: Mapped[str | None] = mapped_column(String(3))
-    service_name: Mapped[str | None] = mapped_column(String(256))
-    service_category: Mapped[str | None] = mapped_column(String(64))
-    service_subcategory: Mapped[str | None] = mapped_column(String(128))
-    sku_id: Mapped[str | None] = mapped_column(String(256))
-    sku_price_id: Mapped[str | None] = mapped_column(String(256))
-    sku_meter: Mapped[str | None] = mapped_column(String(256))
-    region_id: Mapped[str | None] = mapped_column(String(64))
-    region_name: Mapped[str | None] = mapped_column(String(128))
-    availability_zone: Mapped[str | None] = mapped_column(String(64))
+    service_name: Mapped[str | None] = mapped_column(Name(256))
+    service_category: Mapped[str | None] = mapped_column(Name(64))
+    service_subcategory: Mapped[str | None] = mapped_column(Name(128))
+    sku_id: Mapped[str | None] = mapped_column(Name(256))
+    sku_price_id: Mapped[str | None] = mapped_column(Name(256))
+    sku_meter: Mapped[str | None] = mapped_column(Name(256))
+    region_id: Mapped[str | None] = mapped_column(Name(64))
+    region_name: Mapped[str | None] = mapped_column(Name(128))
+    availability_zone: Mapped[str | None] = mapped_column(Name(64))
     resource_id: Mapped[str | None] = mapped_column(Text)
     resource_name: Mapped[str | None] = mapped_column(Text)
-    resource_type: Mapped[str | None] = mapped_column(String(128))
+    resource_type: Mapped[str | None] = mapped_column(Name(128))
     pricing_quantity: Mapped[float | None] = mapped_column(Float)
-    pricing_unit: Mapped[str | None] = mapped_column(String(64))
+    pricing_unit: Mapped[str | None] = mapped_column(Name(64))
     consumed_quantity: Mapped[float | None] = mapped_column(Float)
-    consumed_unit: Mapped[str | None] = mapped_column(String(64))
-    pricing_category: Mapped[str | None] = mapped_column(String(32))
+    consumed_unit: Mapped[str | None] = mapped_column(Name(64))
+    pricing_category: Mapped[str | None] = mapped_column(Name(32))
     commitment_discount_id: Mapped[str | None] = mapped_column(Text)
     commitment_discount_name: Mapped[str | None] = mapped_column(Text)
-    commitment_discount_category: Mapped[str | None] = mapped_column(String(32))
-    commitment_discount_type: Mapped[str | None] = mapped_column(String(64))
-    commitment_discount_status: Mapped[str | None] = mapped_column(String(32))
+    commitment_discount_category: Mapped[str | None] = mapped_column(Name(32))
+    commitment_discount_type: Mapped[str | None] = mapped_column(Name(64))
+    commitment_discount_status: Mapped[str | None] = mapped_column(Name(32))
     capacity_reservation_id: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[dict[str, Any] | None] = mapped_column(Json)
-    x_usage_type: Mapped[str | None] = mapped_column(String(256))
-    x_operation: Mapped[str | None] = mapped_column(String(256))
-    x_workload: Mapped[str] = mapped_column(String(16))
-    x_model: Mapped[str | None] = mapped_column(String(128))
+    x_usage_type: Mapped[str | None] = mapped_column(Name(256))
+    x_operation: Mapped[str | None] = mapped_column(Name(256))
+    x_workload: Mapped[str] = mapped_column(Name(16))
+    x_model: Mapped[str | None] = mapped_column(Name(128))
     x_raw: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # FOCUS 1.2 (migration 0007)
+    invoice_id: Mapped[str | None] = mapped_column(Text)
+    billing_account_type: Mapped[str | None] = mapped_column(Name(64))
+    sub_account_type: Mapped[str | None] = mapped_column(Name(64))
+    pricing_currency: Mapped[str | None] = mapped_column(String(3))
+    pricing_currency_contracted_unit_price: Mapped[Decimal | None] = mapped_column(Money)
+    pricing_currency_effective_cost: Mapped[Decimal | None] = mapped_column(Money)
+    pricing_currency_list_unit_price: Mapped[Decimal | None] = mapped_column(Money)
+    sku_price_details: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    commitment_discount_quantity: Mapped[float | None] = mapped_column(Float)
+    commitment_discount_unit: Mapped[str | None] = mapped_column(Name(64))
+    capacity_reservation_status: Mapped[str | None] = mapped_column(Name(32))
+    # FOCUS 1.3: who sold the service / whose platform hosts it; split cost allocation
+    service_provider_name: Mapped[str | None] = mapped_column(Name(64))
+    host_provider_name: Mapped[str | None] = mapped_column(Name(64))
+    allocated_method_id: Mapped[str | None] = mapped_column(Name(128))
+    allocated_method_details: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    allocated_resource_id: Mapped[str | None] = mapped_column(Text)
+    allocated_resource_name: Mapped[str | None] = mapped_column(Text)
+    allocated_tags: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    contract_applied: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # A split row's share of its parent's cost (CUR 2.0 split cost allocation: EKS pods, ECS
+    # tasks).  Apart from billed/effective cost, which stay as AWS bills them (0 on split rows:
+    # the node's own line carries the cost), so totals never count a node twice.
+    x_allocated_cost: Mapped[Decimal | None] = mapped_column(Money)
+    x_allocated_unused_cost: Mapped[Decimal | None] = mapped_column(Money)
 
     __table_args__ = (
         Index(None, "x_slice"),
@@ -118,13 +155,13 @@ class UsageMetric(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     resource_id: Mapped[str] = mapped_column(Text)
-    metric: Mapped[str] = mapped_column(String(128))
+    metric: Mapped[str] = mapped_column(Name(128))
     ts: Mapped[datetime] = mapped_column(DateTime())
     period_s: Mapped[int] = mapped_column(Integer)
     value: Mapped[float] = mapped_column(Float)
-    unit: Mapped[str | None] = mapped_column(String(32))
-    stat: Mapped[str] = mapped_column(String(32))
-    x_source: Mapped[str] = mapped_column(String(128))
+    unit: Mapped[str | None] = mapped_column(Name(32))
+    stat: Mapped[str] = mapped_column(Name(32))
+    x_source: Mapped[str] = mapped_column(Name(128))
     dimensions: Mapped[dict[str, Any] | None] = mapped_column(Json)
 
     __table_args__ = (
@@ -140,13 +177,13 @@ class Resource(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     resource_id: Mapped[str] = mapped_column(Text, unique=True)
-    provider_name: Mapped[str | None] = mapped_column(String(64))
-    resource_type: Mapped[str] = mapped_column(String(64))
-    region_id: Mapped[str | None] = mapped_column(String(64))
+    provider_name: Mapped[str | None] = mapped_column(Name(64))
+    resource_type: Mapped[str] = mapped_column(Name(64))
+    region_id: Mapped[str | None] = mapped_column(Name(64))
     attributes: Mapped[dict[str, Any] | None] = mapped_column(Json)
     first_seen: Mapped[datetime] = mapped_column(DateTime())
     last_seen: Mapped[datetime] = mapped_column(DateTime())
-    x_source: Mapped[str] = mapped_column(String(128))
+    x_source: Mapped[str] = mapped_column(Name(128))
 
 
 class LlmRequest(Base):
@@ -155,19 +192,19 @@ class LlmRequest(Base):
     __tablename__ = "llm_requests"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    x_request_key: Mapped[str] = mapped_column(String(80), unique=True)
+    x_request_key: Mapped[str] = mapped_column(Name(80), unique=True)
     ts: Mapped[datetime] = mapped_column(DateTime(), index=True)
-    provider: Mapped[str | None] = mapped_column(String(64))
-    model: Mapped[str] = mapped_column(String(128))
-    operation: Mapped[str] = mapped_column(String(16))
-    app: Mapped[str | None] = mapped_column(String(128))
+    provider: Mapped[str | None] = mapped_column(Name(64))
+    model: Mapped[str] = mapped_column(Name(128))
+    operation: Mapped[str] = mapped_column(Name(16))
+    app: Mapped[str | None] = mapped_column(Name(128))
     input_tokens: Mapped[int | None] = mapped_column(BigInteger)
     output_tokens: Mapped[int | None] = mapped_column(BigInteger)
     cache_read_tokens: Mapped[int | None] = mapped_column(BigInteger)
-    prompt_hash: Mapped[str | None] = mapped_column(String(128))
+    prompt_hash: Mapped[str | None] = mapped_column(Name(128))
     latency_ms: Mapped[float | None] = mapped_column(Float)
     batch: Mapped[bool | None] = mapped_column(Boolean)
-    x_source: Mapped[str] = mapped_column(String(128))
+    x_source: Mapped[str] = mapped_column(Name(128))
 
     __table_args__ = (Index(None, "x_source", "ts"),)  # `status` freshness per source
 
@@ -177,17 +214,17 @@ class Finding(Base):
 
     __tablename__ = "findings"
 
-    fingerprint: Mapped[str] = mapped_column(String(512), primary_key=True)
-    rule_id: Mapped[str] = mapped_column(String(64), index=True)
+    fingerprint: Mapped[str] = mapped_column(Name(512), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(Name(64), index=True)
     subject: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(Name(16), index=True)
     status_until: Mapped[datetime | None] = mapped_column(DateTime())
     status_reason: Mapped[str | None] = mapped_column(Text)
     first_seen: Mapped[datetime] = mapped_column(DateTime())
     last_seen: Mapped[datetime] = mapped_column(DateTime())
     monthly_savings: Mapped[Decimal | None] = mapped_column(Money)
     currency: Mapped[str | None] = mapped_column(String(3))
-    confidence: Mapped[str] = mapped_column(String(8))
+    confidence: Mapped[str] = mapped_column(Name(8))
     title: Mapped[str] = mapped_column(Text)
     recommendation: Mapped[str] = mapped_column(Text)
     evidence: Mapped[dict[str, Any] | None] = mapped_column(Json)
@@ -199,13 +236,13 @@ class CollectionRun(Base):
     __tablename__ = "collection_runs"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    source: Mapped[str] = mapped_column(String(128), index=True)
-    kind: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Name(128), index=True)
+    kind: Mapped[str] = mapped_column(Name(64))
     window_start: Mapped[datetime | None] = mapped_column(DateTime())
     window_end: Mapped[datetime | None] = mapped_column(DateTime())
     slices: Mapped[list[str] | None] = mapped_column(Json)
     rows: Mapped[int] = mapped_column(BigInteger, default=0)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(Name(16))
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime())
@@ -230,8 +267,8 @@ class SourceState(Base):
     __table_args__ = (UniqueConstraint("source", "key", name="uq_source_state"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    source: Mapped[str] = mapped_column(String(128))
-    key: Mapped[str] = mapped_column(String(512))
+    source: Mapped[str] = mapped_column(Name(128))
+    key: Mapped[str] = mapped_column(Name(512))
     value: Mapped[dict[str, Any] | None] = mapped_column(Json)
     updated_at: Mapped[datetime] = mapped_column(DateTime())
 
@@ -248,18 +285,18 @@ class SkuPrice(Base):
     __table_args__ = (UniqueConstraint("provider_name", "sku_id", "tier_start"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    provider_name: Mapped[str] = mapped_column(String(64))
-    x_source: Mapped[str] = mapped_column(String(128), index=True)
-    service_id: Mapped[str | None] = mapped_column(String(64))
-    service_name: Mapped[str | None] = mapped_column(String(256))
-    sku_id: Mapped[str] = mapped_column(String(64), index=True)
+    provider_name: Mapped[str] = mapped_column(Name(64))
+    x_source: Mapped[str] = mapped_column(Name(128), index=True)
+    service_id: Mapped[str | None] = mapped_column(Name(64))
+    service_name: Mapped[str | None] = mapped_column(Name(256))
+    sku_id: Mapped[str] = mapped_column(Name(64), index=True)
     description: Mapped[str] = mapped_column(Text)
-    resource_family: Mapped[str | None] = mapped_column(String(64))
-    resource_group: Mapped[str | None] = mapped_column(String(64))
-    usage_type: Mapped[str | None] = mapped_column(String(64))
+    resource_family: Mapped[str | None] = mapped_column(Name(64))
+    resource_group: Mapped[str | None] = mapped_column(Name(64))
+    usage_type: Mapped[str | None] = mapped_column(Name(64))
     regions: Mapped[list[str] | None] = mapped_column(Json)
-    pricing_unit: Mapped[str | None] = mapped_column(String(64))
-    pricing_unit_description: Mapped[str | None] = mapped_column(String(256))
+    pricing_unit: Mapped[str | None] = mapped_column(Name(64))
+    pricing_unit_description: Mapped[str | None] = mapped_column(Name(256))
     currency: Mapped[str] = mapped_column(String(3))
     tier_start: Mapped[Decimal] = mapped_column(Money)
     unit_price: Mapped[Decimal] = mapped_column(Money)
@@ -277,8 +314,8 @@ class JobRun(Base):
     __tablename__ = "job_runs"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    job: Mapped[str] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(16))  # running, ok, failed, abandoned
+    job: Mapped[str] = mapped_column(Name(64), index=True)
+    status: Mapped[str] = mapped_column(Name(16))  # running, ok, failed, abandoned
     started_at: Mapped[datetime] = mapped_column(DateTime())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime())
     error: Mapped[str | None] = mapped_column(Text)
@@ -295,10 +332,10 @@ class Delivery(Base):
     __tablename__ = "deliveries"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    channel: Mapped[str] = mapped_column(String(32), index=True)
+    channel: Mapped[str] = mapped_column(Name(32), index=True)
     target: Mapped[str | None] = mapped_column(Text)
-    report_period: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # ok, failed
+    report_period: Mapped[str | None] = mapped_column(Name(64))
+    status: Mapped[str] = mapped_column(Name(16))  # ok, failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime())
@@ -318,13 +355,13 @@ class DaemonLock(Base):
 
     __tablename__ = "daemon_lock"
 
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(256))  # "user@host pid 1234"
-    host: Mapped[str] = mapped_column(String(256))
+    name: Mapped[str] = mapped_column(Name(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(Name(256))  # "user@host pid 1234"
+    host: Mapped[str] = mapped_column(Name(256))
     pid: Mapped[int] = mapped_column(Integer)
     acquired_at: Mapped[datetime] = mapped_column(DateTime())
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime())
-    process_key: Mapped[str | None] = mapped_column(String(128))
+    process_key: Mapped[str | None] = mapped_column(Name(128))
 
 
 class CostDaily(Base):
@@ -351,20 +388,20 @@ class CostDaily(Base):
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    x_source: Mapped[str] = mapped_column(String(128))
-    x_slice: Mapped[str] = mapped_column(String(256))
+    x_source: Mapped[str] = mapped_column(Name(128))
+    x_slice: Mapped[str] = mapped_column(Name(256))
     day: Mapped[date] = mapped_column(Date)
     resource_id: Mapped[str | None] = mapped_column(Text)
-    provider_name: Mapped[str | None] = mapped_column(String(64))
-    service_name: Mapped[str | None] = mapped_column(String(256))
+    provider_name: Mapped[str | None] = mapped_column(Name(64))
+    service_name: Mapped[str | None] = mapped_column(Name(256))
     usage_label: Mapped[str | None] = mapped_column(Text)
-    sku_id: Mapped[str | None] = mapped_column(String(256))
-    region_id: Mapped[str | None] = mapped_column(String(64))
-    charge_category: Mapped[str | None] = mapped_column(String(32))
-    pricing_category: Mapped[str | None] = mapped_column(String(32))
-    pricing_unit: Mapped[str | None] = mapped_column(String(128))
+    sku_id: Mapped[str | None] = mapped_column(Name(256))
+    region_id: Mapped[str | None] = mapped_column(Name(64))
+    charge_category: Mapped[str | None] = mapped_column(Name(32))
+    pricing_category: Mapped[str | None] = mapped_column(Name(32))
+    pricing_unit: Mapped[str | None] = mapped_column(Name(128))
     billing_currency: Mapped[str | None] = mapped_column(String(3))
-    x_workload: Mapped[str | None] = mapped_column(String(32))
+    x_workload: Mapped[str | None] = mapped_column(Name(32))
     resource_name: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[dict[str, Any] | None] = mapped_column(Json)
     charge_period_start: Mapped[datetime] = mapped_column(DateTime())

@@ -30,6 +30,12 @@ from sqlalchemy import Connection, Engine
 from agent.store.state import put_state, states
 from collectors.aws.session import AwsContext, AwsSourceConfig, call, pages
 from collectors.base import CollectResult, SourceConfig, register
+from collectors.formats.deliveries import (
+    DeliveryError,
+    IncompleteDelivery,
+    current_files,
+    manifest_entries,
+)
 from collectors.formats.files import DATA_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -129,41 +135,38 @@ class AwsDataExportsCollector:
         return out
 
     def _current_files(self, ctx: AwsContext, s3: Any, period: str) -> dict[str, str]:
-        """The period's data files (key → ETag): the manifest's list when there is one."""
+        """The period's current data files (key → ETag), chosen as ``costagent import`` of a
+        synced folder chooses them (:func:`collectors.formats.deliveries.current_files`)."""
+        folder = self._key("data", f"BILLING_PERIOD={period}")
         data = {
-            k: v
-            for k, v in self._list(ctx, s3, self._key("data", f"BILLING_PERIOD={period}")).items()
+            k[len(folder) + 1 :]: v
+            for k, v in self._list(ctx, s3, folder).items()
             if k.lower().endswith(DATA_SUFFIXES)
         }
-        manifest = self._manifest_files(ctx, s3, period)
-        if manifest is None:
-            return data
-        missing = sorted(manifest - set(data))
-        if missing:
-            raise RuntimeError(
-                f"manifest of {period} names {len(missing)} file(s) not in the bucket "
-                f"(first: s3://{self.config.bucket}/{missing[0]}); the delivery may be in "
-                "progress — the next run will retry"
-            )
-        return {k: v for k, v in data.items() if k in manifest}
+        where = f"s3://{self.config.bucket}/{folder}"
+        try:
+            chosen = current_files(period, data, self._manifest_files(ctx, s3, period), where)
+        except IncompleteDelivery as exc:
+            raise RuntimeError(f"{exc}; the next run will retry") from None
+        except DeliveryError as exc:
+            raise RuntimeError(str(exc)) from None
+        return {f"{folder}/{rel}": etag for rel, etag in chosen.items()}
 
-    def _manifest_files(self, ctx: AwsContext, s3: Any, period: str) -> set[str] | None:
+    def _manifest_files(self, ctx: AwsContext, s3: Any, period: str) -> list[str] | None:
         folder = self._key("metadata", f"BILLING_PERIOD={period}")
         manifests = sorted(k for k in self._list(ctx, s3, folder) if k.endswith("Manifest.json"))
         if not manifests:
             return None
         body = call(ctx, s3.get_object, Bucket=self.config.bucket, Key=manifests[-1])["Body"]
-        doc = json.loads(body.read())
-        names = doc.get("dataFiles") or doc.get("reportKeys") or []
-        return {self._manifest_key(str(n)) for n in names}
-
-    def _manifest_key(self, name: str) -> str:
-        """Manifest entries are ``s3://bucket/key`` URIs (CUR 2.0) or keys."""
-        if name.startswith("s3://"):
-            return name.split("/", 3)[3]
-        if name.startswith(self.config.prefix + "/") or not self.config.prefix:
-            return name
-        return self._key(name)
+        where = f"s3://{self.config.bucket}/{manifests[-1]}"
+        try:
+            doc = json.loads(body.read())
+        except ValueError:
+            raise RuntimeError(f"{where}: not a readable manifest (not JSON)") from None
+        try:
+            return manifest_entries(doc, f"BILLING_PERIOD={period}", where)
+        except DeliveryError as exc:
+            raise RuntimeError(str(exc)) from None
 
     # -- loading ---------------------------------------------------------------------------------
     def _load_period(

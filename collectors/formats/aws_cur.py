@@ -17,7 +17,7 @@ totals therefore agree whenever all commitments are fully amortized within it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar
 
 import pyarrow as pa
@@ -158,6 +158,12 @@ _SCALARS = (
     "reservation_effective_cost",
     "reservation_unused_amortized_upfront_fee_for_billing_period",
     "reservation_unused_recurring_fee",
+    "split_line_item_parent_resource_id",
+    "split_line_item_split_cost",
+    "split_line_item_unused_cost",
+    "split_line_item_net_split_cost",
+    "split_line_item_net_unused_cost",
+    "split_line_item_split_usage_ratio",
 )
 _MAPS = ("product", "resource_tags")
 _NEEDED = frozenset(_SCALARS) | frozenset(_MAPS)
@@ -179,6 +185,24 @@ _RAW = {
     "product_product_family": "product_family",
     "product_instance_type": "instance_type",
     "line_item_legal_entity": "legal_entity",
+    "split_line_item_net_split_cost": "net_split_cost",
+    "split_line_item_net_unused_cost": "net_unused_cost",
+    "split_line_item_split_usage_ratio": "split_usage_ratio",
+}
+SPLIT_METHOD = "AWS split cost allocation"
+#: Where the text columns a value check may refuse come from (for naming them in messages).
+_STORE_SOURCES = {
+    "x_line_key": "identity_line_item_id",
+    "billing_account_id": "bill_payer_account_id",
+    "sub_account_id": "line_item_usage_account_id",
+    "sub_account_name": "line_item_usage_account_name",
+    "resource_id": "line_item_resource_id",
+    "allocated_resource_id": "line_item_resource_id",
+    "charge_description": "line_item_line_item_description",
+    "x_usage_type": "line_item_usage_type",
+    "x_operation": "line_item_operation",
+    "tags": "resource_tags",
+    "allocated_tags": "resource_tags",
 }
 _ZERO = pa.scalar(0, MONEY)
 
@@ -298,6 +322,7 @@ class _CurReader(FormatReader):
         )
         out.update(self._commitment(line_type, text))
         out["tags"] = self._tags(batch, raw_of, tag_cols, where)
+        out.update(_split(out, text("split_line_item_parent_resource_id"), money))
         raw_extras = {key: text(name) for name, key in _RAW.items() if name in raw_of}
         present = {k: v for k, v in raw_extras.items() if v is not None}
         out["x_raw"] = json_rows(present) if present else None
@@ -306,6 +331,13 @@ class _CurReader(FormatReader):
     def display(self, name: str) -> str:
         """The column name as this file spells it, for error messages."""
         return name
+
+    @classmethod
+    def file_column(cls, store_column: str, columns: Sequence[str]) -> str:
+        cur = _STORE_SOURCES.get(store_column)
+        if cur is None:
+            return store_column
+        return next((c for c in columns if cls.rename(c) == cur), cur)
 
     # -- pieces ----------------------------------------------------------------------------------
     @staticmethod
@@ -434,6 +466,46 @@ class _CurReader(FormatReader):
         return None
 
 
+def _split(
+    out: Mapping[str, pa.Array | None],
+    parent: pa.Array | None,
+    money: Callable[[str], pa.Array | None],
+) -> dict[str, pa.Array | None]:
+    """CUR 2.0 split cost allocation (EKS pods, ECS tasks) onto FOCUS 1.3's allocation columns.
+
+    A split row names the pod or task in ``line_item_resource_id`` and the node (EC2 instance)
+    in ``split_line_item_parent_resource_id``; AWS bills it 0 (the node's own line carries the
+    cost) and gives its share in ``split_line_item_split_cost`` / ``…_unused_cost``.  As FOCUS
+    1.3 has it, the row's resource is the node and the allocated resource the pod (with its
+    labels as allocated tags); the share goes to ``x_allocated_cost`` / ``…_unused_cost``, and
+    billed and effective cost stay as billed, so no total counts a node twice.
+    """
+    parent = blank_to_null(parent)
+    if parent is None or parent.null_count == len(parent):
+        return {}
+    none = pa.scalar(None, pa.string())
+    is_split = parent.is_valid()
+    own = out["resource_id"] if out["resource_id"] is not None else pa.nulls(len(parent))
+    tags = out["tags"] if out["tags"] is not None else pa.nulls(len(parent), pa.string())
+    return {
+        "resource_id": pc.coalesce(parent, own),
+        "allocated_resource_id": pc.if_else(is_split, own, none),
+        "allocated_resource_name": pc.if_else(is_split, _workload_name(own), none),
+        "allocated_tags": pc.if_else(is_split, tags, none),
+        "allocated_method_id": pc.if_else(is_split, SPLIT_METHOD, none),
+        "x_allocated_cost": money("split_line_item_split_cost"),
+        "x_allocated_unused_cost": money("split_line_item_unused_cost"),
+    }
+
+
+def _workload_name(arn: pa.Array) -> pa.Array:
+    """A pod's or task's name from its ARN: ``…:pod/<cluster>/<namespace>/<name>/<uid>`` →
+    ``name``; ``…:task/<cluster>/<id>`` → ``id``."""
+    pod = pc.extract_regex(arn, r":pod/[^/]+/[^/]+/(?P<n>[^/]+)/[^/]+$")
+    last = pc.extract_regex(arn, r"/(?P<n>[^/]+)$")
+    return pc.coalesce(pc.struct_field(pod, "n"), pc.struct_field(last, "n"), arn)
+
+
 def _float(arr: pa.Array | None, where: Where, raw_of: Mapping[str, str]) -> pa.Array | None:
     if arr is None:
         return None
@@ -455,6 +527,42 @@ def _pricing_category(
     return pc.if_else(
         committed, "Committed", pc.if_else(spot, "Dynamic", pc.if_else(usage, "Standard", none))
     )
+
+
+@register_format
+class LegacyCurParquetReader(_CurReader):
+    """The legacy CUR as AWS writes it for Athena (Parquet): CUR 2.0's snake_case names, but
+    flat ``product_*`` columns and one ``resource_tags_user_team`` column per tag instead of
+    the ``product`` and ``resource_tags`` maps.  Read as CUR 2.0 it would lose every tag (and
+    with them the ``workload`` override)."""
+
+    name: ClassVar[str] = "aws_cur_legacy_parquet"
+    label: ClassVar[str] = "AWS CUR (legacy, Parquet)"
+    default_source: ClassVar[str | None] = "aws_cur_legacy"
+
+    @classmethod
+    def is_tag_column(cls, raw: str) -> bool:
+        return raw.startswith(_TAG_PREFIX)
+
+    @classmethod
+    def tag_key(cls, raw: str) -> str:
+        """``resource_tags_user_workload`` → ``user_workload``, the key CUR 2.0 uses."""
+        return raw[len(_TAG_PREFIX) :]
+
+    @classmethod
+    def matches(cls, columns: frozenset[str]) -> bool:
+        snake_cur = {"line_item_unblended_cost", "line_item_line_item_type"} <= columns
+        has_maps = bool({"resource_tags", "product"} & columns)
+        return (
+            snake_cur
+            and not has_maps
+            and (
+                any(c.startswith(_TAG_PREFIX) for c in columns) or "product_product_name" in columns
+            )
+        )
+
+
+_TAG_PREFIX = "resource_tags_"
 
 
 @register_format

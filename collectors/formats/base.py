@@ -8,7 +8,7 @@ reader in registry order (most specific first) whether the columns are its own.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Literal, TypeVar
 
 import pyarrow as pa
@@ -24,6 +24,13 @@ class FormatReader(ABC):
     name: ClassVar[str]
     label: ClassVar[str]
     target: ClassVar[Target]
+    #: ``x_source`` when the user names none; formats of one bill share it, so that a month
+    #: imported once as CSV and once as Parquet replaces itself instead of counting twice.
+    default_source: ClassVar[str | None] = None
+
+    @classmethod
+    def source(cls) -> str:
+        return cls.default_source or cls.name
 
     @classmethod
     @abstractmethod
@@ -34,6 +41,12 @@ class FormatReader(ABC):
     def columns_needed(cls, columns: frozenset[str]) -> list[str] | None:
         """The raw columns to read (None: all).  Lets Parquet skip the other hundred."""
         return None
+
+    @classmethod
+    def file_column(cls, store_column: str, columns: Sequence[str]) -> str:
+        """The file's name for a store column, for messages about a value found bad after
+        conversion (a NUL in ``resource_id`` is reported as the file's ``ResourceId``)."""
+        return store_column
 
     @abstractmethod
     def convert(self, batch: pa.RecordBatch, where: Where) -> pa.Table:

@@ -19,13 +19,28 @@ MONEY_COLUMNS = frozenset(
         "contracted_cost",
         "list_unit_price",
         "contracted_unit_price",
+        "pricing_currency_contracted_unit_price",
+        "pricing_currency_effective_cost",
+        "pricing_currency_list_unit_price",
+        "x_allocated_cost",
+        "x_allocated_unused_cost",
     }
 )
 TIME_COLUMNS = frozenset(
     {"billing_period_start", "billing_period_end", "charge_period_start", "charge_period_end"}
 )
-FLOAT_COLUMNS = frozenset({"pricing_quantity", "consumed_quantity"})
-JSON_COLUMNS = frozenset({"tags", "x_raw"})
+FLOAT_COLUMNS = frozenset({"pricing_quantity", "consumed_quantity", "commitment_discount_quantity"})
+JSON_COLUMNS = frozenset(
+    {
+        "tags",
+        "x_raw",
+        "sku_price_details",
+        "allocated_method_details",
+        "allocated_tags",
+        "contract_applied",
+    }
+)
+CURRENCY_COLUMNS = frozenset({"billing_currency", "pricing_currency"})
 LOADER_COLUMNS = frozenset({"x_source", "x_slice"})  # set by the loader, not by readers
 
 

@@ -9,6 +9,7 @@ and rename columns and call these.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from agent.store import bounds
 from collectors.formats.currencies import ISO_4217
 
 MONEY = pa.decimal128(38, 12)
@@ -70,28 +72,69 @@ def _parse_decimal(value: Any) -> Decimal:
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError("not a finite number")
         value = repr(value)
-    text = str(value).strip()
-    d = Decimal(text)
+    d = Decimal(str(value).strip())
     if not d.is_finite():
         raise ValueError("not a finite number")
-    return d.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+    return d
+
+
+def _out_of_range(arr: pa.Array, limit: float) -> pa.Array:
+    """Rows whose (numeric) value is not finite or not below ``limit`` in magnitude."""
+    values = arr if pa.types.is_floating(arr.type) else pc.cast(arr, pa.float64())
+    too_big = pc.greater_equal(pc.abs(values), limit)
+    if pa.types.is_floating(values.type):
+        too_big = pc.or_(too_big, pc.invert(pc.is_finite(values)))
+    return pc.fill_null(too_big, False)
+
+
+def _check_range(
+    arr: pa.Array, shown: pa.Array, limit: float, where: Where, column: str, what: str
+) -> None:
+    bad = _out_of_range(arr, limit)
+    if pc.any(bad).as_py():
+        idx = pc.index(bad, True).as_py()
+        raise where.error(idx, column, f"{_show(shown[idx].as_py())} {what}")
+
+
+def _show(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text[:40] + "…") if len(text) > 40 else repr(text)
+
+
+_MONEY_RANGE = f"is out of range for money (|amount| must be below {bounds.MONEY_LIMIT_TEXT})"
+_MONEY_FLOAT_LIMIT = float(bounds.MONEY_LIMIT)
 
 
 def to_money(arr: pa.Array | pa.ChunkedArray, where: Where, column: str) -> pa.Array:
-    """Any numeric or text column as exact ``decimal128(38, 12)``; rounds half-even past 1e-12."""
-    arr = _combine(arr)
-    if pa.types.is_decimal(arr.type) and arr.type.scale == 12:
-        return arr
+    """Any numeric or text column as exact ``decimal128(38, 12)``; rounds half-even past 1e-12.
+
+    Values at or past :data:`agent.store.bounds.MONEY_LIMIT` are bad input.  The range is
+    checked on a float view of the input *before* any decimal cast, because Arrow's text →
+    decimal cast wraps an over-long number around (a 200-digit cost becomes −1) instead of
+    failing.
+    """
+    original = arr = _combine(arr)
     if pa.types.is_floating(arr.type):
-        # Through the shortest repr, so 0.1 stays 0.1 instead of its binary expansion.
         bad = pc.invert(pc.is_finite(arr)).fill_null(False)
         if pc.any(bad).as_py():
             idx = pc.index(bad, True).as_py()
             raise where.error(idx, column, f"{arr[idx].as_py()!r} is not a finite number")
+        _check_range(arr, arr, _MONEY_FLOAT_LIMIT, where, column, _MONEY_RANGE)
+        # Through the shortest repr, so 0.1 stays 0.1 instead of its binary expansion.
         arr = pc.cast(arr, pa.string())
+    elif pa.types.is_decimal(arr.type) or pa.types.is_integer(arr.type):
+        _check_range(arr, arr, _MONEY_FLOAT_LIMIT, where, column, _MONEY_RANGE)
+        if pa.types.is_decimal(arr.type) and arr.type == MONEY:
+            return arr
+    elif pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        arr = pc.utf8_trim_whitespace(pc.cast(arr, pa.string()))
+        try:
+            as_float = pc.cast(arr, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass  # not all plain numbers: the value-by-value path below names the bad one
+        else:
+            _check_range(as_float, original, _MONEY_FLOAT_LIMIT, where, column, _MONEY_RANGE)
     try:
-        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-            arr = pc.utf8_trim_whitespace(arr)
         return pc.cast(arr, MONEY)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
@@ -110,42 +153,78 @@ def to_money(arr: pa.Array | pa.ChunkedArray, where: Where, column: str) -> pa.A
             out.append(None)
             continue
         try:
-            out.append(_parse_decimal(v))
+            d = _parse_decimal(v)
         except (InvalidOperation, ValueError, TypeError):
-            raise where.error(i, column, f"{v!r} is not a number") from None
-    try:
-        return pa.array(out, type=MONEY)
-    except (pa.ArrowInvalid, OverflowError):
-        idx = next(i for i, d in enumerate(out) if d is not None and abs(d) >= Decimal("1e18"))
-        raise where.error(idx, column, f"{values[idx]!r} is too large for money") from None
+            raise where.error(i, column, f"{_show(v)} is not a number") from None
+        if abs(d) >= bounds.MONEY_LIMIT:
+            raise where.error(i, column, f"{_show(v)} {_MONEY_RANGE}")
+        out.append(d.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN))
+    return pa.array(out, type=MONEY)
+
+
+_QUANTITY_RANGE = f"is out of range (a finite number below {bounds.QUANTITY_LIMIT_TEXT} is needed)"
 
 
 def to_float(arr: pa.Array | pa.ChunkedArray, where: Where, column: str) -> pa.Array:
-    arr = _combine(arr)
-    if pa.types.is_floating(arr.type) and arr.type.bit_width == 64:
-        return arr
-    try:
-        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-            arr = pc.utf8_trim_whitespace(arr)
-        return pc.cast(arr, pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        bad = _first_failure(arr.to_pylist(), lambda v: float(v))
-        if bad is None:
-            raise
-        raise where.error(bad[0], column, f"{bad[1]!r} is not a number") from None
+    """A finite double below :data:`agent.store.bounds.QUANTITY_LIMIT` in magnitude.
+
+    NaN, ±infinity and overflowing text such as ``1e400`` are bad input: one of them in a
+    usage amount or a metric would turn every sum and average over it into NaN."""
+    original = arr = _combine(arr)
+    if not (pa.types.is_floating(arr.type) and arr.type.bit_width == 64):
+        try:
+            if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+                arr = pc.utf8_trim_whitespace(arr)
+            arr = pc.cast(arr, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            bad = _first_failure(arr.to_pylist(), _finite_float)
+            if bad is None:
+                raise
+            raise where.error(bad[0], column, f"{_show(bad[1])} is not a number") from None
+    _check_range(arr, original, bounds.QUANTITY_LIMIT, where, column, _QUANTITY_RANGE)
+    return arr
 
 
-def to_int(arr: pa.Array | pa.ChunkedArray, where: Where, column: str) -> pa.Array:
+def _finite_float(v: Any) -> float:
+    x = float(v)
+    if not math.isfinite(x):
+        raise ValueError("not finite")
+    return x
+
+
+def to_int(
+    arr: pa.Array | pa.ChunkedArray, where: Where, column: str, minimum: int = 0
+) -> pa.Array:
+    """Whole numbers in ``minimum ≤ n <`` :data:`agent.store.bounds.COUNT_LIMIT` as int64."""
     arr = _combine(arr)
-    if pa.types.is_integer(arr.type):
-        return pc.cast(arr, pa.int64())
-    try:
-        return pc.cast(arr, pa.int64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        bad = _first_failure(arr.to_pylist(), lambda v: int(str(v)))
-        if bad is None:
-            raise
-        raise where.error(bad[0], column, f"{bad[1]!r} is not a whole number") from None
+    what = f"is not a whole number from {minimum} to below {bounds.COUNT_LIMIT_TEXT}"
+    if not pa.types.is_integer(arr.type):
+        try:
+            if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+                arr = pc.utf8_trim_whitespace(arr)
+            arr = pc.cast(arr, pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            bad = _first_failure(arr.to_pylist(), lambda v: _bounded_int(v, minimum))
+            if bad is None:
+                raise
+            raise where.error(bad[0], column, f"{_show(bad[1])} {what}") from None
+    arr = pc.cast(arr, pa.int64())
+    bad = pc.fill_null(
+        pc.or_(pc.less(arr, minimum), pc.greater_equal(arr, bounds.COUNT_LIMIT)), False
+    )
+    if pc.any(bad).as_py():
+        idx = pc.index(bad, True).as_py()
+        raise where.error(idx, column, f"{_show(arr[idx].as_py())} {what}")
+    return arr
+
+
+def _bounded_int(v: Any, minimum: int) -> int:
+    if isinstance(v, float) and not v.is_integer():
+        raise ValueError("not whole")
+    n = int(str(v).strip()) if not isinstance(v, int | float) else int(v)
+    if not minimum <= n < bounds.COUNT_LIMIT:
+        raise ValueError("out of range")
+    return n
 
 
 def _parse_ts(value: Any) -> datetime:
@@ -161,8 +240,24 @@ def _parse_ts(value: Any) -> datetime:
     return dt
 
 
+_TIME_RANGE = f"is outside the supported range ({bounds.TIME_RANGE_TEXT})"
+
+
 def to_timestamp(arr: pa.Array | pa.ChunkedArray, where: Where, column: str) -> pa.Array:
-    """ISO 8601 text (with or without zone) or native timestamps, as naive UTC microseconds."""
+    """ISO 8601 text (with or without zone) or native timestamps, as naive UTC microseconds,
+    from :data:`agent.store.bounds.EARLIEST` to before :data:`~agent.store.bounds.LATEST`."""
+    original = _combine(arr)
+    out = _timestamps(original, where, column)
+    early = pc.less(out, pa.scalar(bounds.EARLIEST, TIMESTAMP))
+    late = pc.greater_equal(out, pa.scalar(bounds.LATEST, TIMESTAMP))
+    bad = pc.fill_null(pc.or_(early, late), False)
+    if pc.any(bad).as_py():
+        idx = pc.index(bad, True).as_py()
+        raise where.error(idx, column, f"{_show(str(original[idx].as_py()))} {_TIME_RANGE}")
+    return out
+
+
+def _timestamps(arr: pa.Array, where: Where, column: str) -> pa.Array:
     arr = _combine(arr)
     if pa.types.is_timestamp(arr.type):
         if arr.type.tz is not None:
@@ -179,7 +274,7 @@ def to_timestamp(arr: pa.Array | pa.ChunkedArray, where: Where, column: str) -> 
                 out = pc.cast(arr, target)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 continue
-            return to_timestamp(out, where, column)
+            return _timestamps(out, where, column)
     values = arr.to_pylist()
     out_py: list[datetime | None] = []
     for i, v in enumerate(values):

@@ -1,27 +1,37 @@
 """Reading export files as streams of raw Arrow batches, whatever their container.
 
-CSV (optionally gzip), Parquet and newline-delimited JSON are read in bounded batches so memory
-does not grow with file size.  CSV values stay text (``NULL`` and empty are nulls) and are parsed
-by the readers' converters, which know which column is money and which is a date.
+CSV (plain, gzip or a one-file ZIP, as the legacy CUR offers), Parquet and newline-delimited
+JSON (plain or gzip) are read in bounded batches so memory does not grow with file size.  CSV
+values stay text (``NULL`` and empty are nulls) and are parsed by the readers' converters, which
+know which column is money and which is a date.
+
+Every way a file can be broken — a download cut short, a corrupt compressed stream, a byte that
+is not UTF-8, an over-long JSON line — is an :class:`InputError` naming the file and the data row
+where it happens.  Arrow's streaming CSV reader does not know the row of a parse error, so on
+that (rare) path the file is read again with Python's ``csv`` module up to the fault.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
 import os
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, cast
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from agent.store import bounds
 from collectors.formats.common import InputError, Where
+from collectors.formats.deliveries import is_period_folder, select_local
 
 BATCH_ROWS = 16_384
 JSON_BATCH_ROWS = 20_000
@@ -30,6 +40,8 @@ NULL_TEXTS = ["NULL", "null", ""]
 DATA_SUFFIXES = (
     ".csv",
     ".csv.gz",
+    ".csv.zip",
+    ".zip",
     ".parquet",
     ".jsonl",
     ".ndjson",
@@ -38,6 +50,18 @@ DATA_SUFFIXES = (
     ".ndjson.gz",
     ".json.gz",
 )
+_CSV_NAMES = (".csv", ".csv.gz", ".tsv")
+_JSON_NAMES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz")
+#: What reading a damaged file raises, from Arrow, zlib, gzip, zipfile and the codecs.
+READ_ERRORS = (
+    pa.ArrowInvalid,
+    OSError,
+    EOFError,
+    zlib.error,
+    UnicodeDecodeError,
+    zipfile.BadZipFile,
+)
+_CORRUPT = "compressed data is corrupt or cut short"
 
 
 @dataclass(frozen=True)
@@ -48,37 +72,61 @@ class RawBatch:
 
 def container(path: Path) -> str:
     name = path.name.lower()
-    if name.endswith(".parquet") or name.endswith(".parq"):
+    if name.endswith((".parquet", ".parq")):
         return "parquet"
-    if name.endswith((".csv", ".csv.gz", ".tsv")):
+    if name.endswith(".zip"):
+        inner = _zip_member(path).lower()
+        if inner.endswith(_CSV_NAMES):
+            return "csv"
+        if inner.endswith(_JSON_NAMES):
+            return "jsonl"
+        raise InputError(str(path), f"ZIP holds {inner!r}: only a CSV or JSONL file is read")
+    if name.endswith(_CSV_NAMES):
         return "csv"
-    if name.endswith((".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz")):
+    if name.endswith(_JSON_NAMES):
         return "jsonl"
     with open(path, "rb") as fh:
         head = fh.read(4)
     if head == b"PAR1":
         return "parquet"
-    raise InputError(str(path), "unknown file type (expected .csv[.gz], .parquet or .jsonl)")
+    raise InputError(
+        str(path), "unknown file type (expected .csv[.gz|.zip], .parquet or .jsonl[.gz])"
+    )
+
+
+def _zip_member(path: Path) -> str:
+    """The one data file inside a ZIP (AWS's ``.csv.zip`` holds exactly one)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [
+                i.filename
+                for i in zf.infolist()
+                if not i.is_dir() and not i.filename.startswith(("__MACOSX/", "."))
+            ]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(str(path), f"not a readable ZIP file: {_short(exc)}") from None
+    if len(names) != 1:
+        raise InputError(
+            str(path), f"ZIP holds {len(names)} files; unzip it and import the folder instead"
+        )
+    return names[0]
 
 
 def expand(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files given, and data files found under directories given (sorted, manifests skipped)."""
+    """Files given, and the data files found under directories given.
+
+    Below a directory, manifests and ``metadata/`` folders are skipped, and in an export's
+    period folder only the current delivery is taken (see :mod:`collectors.formats.deliveries`).
+    A file named on the command line is always read, as given.
+    """
     out: list[Path] = []
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            found = [
-                f
-                for f in sorted(path.rglob("*"))
-                if f.is_file()
-                and f.name.lower().endswith(DATA_SUFFIXES)
-                and "manifest" not in f.name.lower()
-                and "metadata" not in f.relative_to(path).parts[:-1]
-                and not f.name.startswith(".")
-            ]
+            found = _data_files(path)
             if not found:
                 raise InputError(str(path), "directory holds no .csv, .parquet or .jsonl files")
-            out.extend(found)
+            out.extend(_current_deliveries(path, found))
         elif path.is_file():
             out.append(path)
         else:
@@ -86,10 +134,57 @@ def expand(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return out
 
 
-def _open_binary(path: Path) -> BinaryIO:
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+def _data_files(root: Path) -> list[Path]:
+    return [
+        f
+        for f in sorted(root.rglob("*"))
+        if f.is_file()
+        and f.name.lower().endswith(DATA_SUFFIXES)
+        and "manifest" not in f.name.lower()
+        and "metadata" not in f.relative_to(root).parts[:-1]
+        and not any(part.startswith(".") for part in f.relative_to(root).parts)
+    ]
+
+
+def _current_deliveries(root: Path, found: list[Path]) -> list[Path]:
+    """Group files by the export period folder they sit in; keep each period's current ones."""
+    by_period: dict[Path, list[Path]] = {}
+    loose: list[Path] = []
+    for f in found:
+        folder = _period_folder(root, f)
+        if folder is None:
+            loose.append(f)
+        else:
+            by_period.setdefault(folder, []).append(f)
+    chosen = list(loose)
+    for folder, files in by_period.items():
+        chosen.extend(select_local(folder, files))
+    return sorted(chosen)
+
+
+def _period_folder(root: Path, file: Path) -> Path | None:
+    """The nearest folder above ``file`` (up to ``root`` itself) that holds one export period."""
+    for folder in file.parents:
+        if is_period_folder(folder.name):
+            return folder
+        if folder == root:
+            return None
+    return None
+
+
+@contextmanager
+def _open_binary(path: Path) -> Iterator[IO[bytes]]:
+    """The file's bytes, decompressed (gzip, or the one member of a ZIP)."""
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        with gzip.GzipFile(path, "rb") as gz:
+            yield cast(IO[bytes], gz)  # typeshed types GzipFile as BufferedIOBase only
+    elif name.endswith(".zip"):
+        with zipfile.ZipFile(path) as zf, zf.open(_zip_member(path)) as member:
+            yield member
+    else:
+        with open(path, "rb") as fh:
+            yield fh
 
 
 def columns_of(path: Path) -> list[str]:
@@ -100,20 +195,18 @@ def columns_of(path: Path) -> list[str]:
             return list(pq.ParquetFile(path).schema_arrow.names)
         if kind == "csv":
             with _open_binary(path) as fh:
-                text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
-                header = next(csv.reader(text), None)
+                first = fh.readline(bounds.JSON_LINE_BYTES)
+            header = next(csv.reader([first.decode("utf-8-sig")]), None)
             if not header:
                 raise InputError(str(path), "empty file: no header line")
             return header
         for _, obj in _json_objects(path):
             return list(obj)
         raise InputError(str(path), "empty file: no JSON object")
-    except (pa.ArrowInvalid, OSError, EOFError, UnicodeDecodeError) as exc:
-        what = (
-            "not a readable Parquet file (truncated?)"
-            if kind == "parquet"
-            else (f"cannot read {kind}")
-        )
+    except UnicodeDecodeError:
+        raise InputError(str(path), "the header line is not UTF-8 text", 0) from None
+    except READ_ERRORS as exc:
+        what = "not a readable Parquet file (truncated?)" if kind == "parquet" else _CORRUPT
         raise InputError(str(path), f"{what}: {_short(exc)}") from None
 
 
@@ -159,29 +252,122 @@ def _csv(path: Path, columns: list[str] | None) -> Iterator[RawBatch]:
     read = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding="utf8")
     offset = 0
     try:
-        with pa.input_stream(str(path), compression="detect") as stream:
+        with _csv_stream(path) as stream:
             reader = pacsv.open_csv(stream, read_options=read, convert_options=convert)
             for batch in reader:
                 yield RawBatch(batch, Where(str(path), offset))
                 offset += batch.num_rows
-    except (pa.ArrowInvalid, OSError, EOFError) as exc:
-        raise InputError(str(path), f"malformed CSV: {_short(exc)}", offset + 1) from None
+    except READ_ERRORS as exc:
+        row, problem = locate_csv_fault(path, len(header))
+        if row is None:
+            row, problem = offset + 1, f"malformed CSV: {_short(exc)}"
+        raise InputError(str(path), problem, row) from None
+
+
+@contextmanager
+def _csv_stream(path: Path) -> Iterator[Any]:
+    if path.name.lower().endswith(".zip"):
+        with _open_binary(path) as member:
+            yield member
+    else:  # Arrow decompresses gzip itself, in C
+        with pa.input_stream(str(path), compression="detect") as stream:
+            yield stream
+
+
+def locate_csv_fault(path: Path, width: int) -> tuple[int | None, str]:
+    """(data row, what is wrong) of the first record that breaks a CSV file, or (None, "").
+
+    Reads decoded line by line, so a bad byte is pinned to its record even inside a quoted
+    value spanning lines; blank lines are not rows (as in Arrow's numbering).
+    """
+    row = 0
+    try:
+        with _open_binary(path) as fh:
+            reader = csv.reader(_decoded_lines(fh))
+            next(reader, None)
+            for record in reader:
+                if not record:
+                    continue
+                row += 1
+                if len(record) != width:
+                    if not _stream_intact(path):
+                        return row, _CORRUPT
+                    return row, (
+                        f"expected {width} fields, found {len(record)} "
+                        "(a download cut short, or a stray quote or delimiter)"
+                    )
+    except UnicodeDecodeError as exc:
+        if not _stream_intact(path):
+            return row + 1, _CORRUPT
+        return row + 1, f"not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r})"
+    except csv.Error as exc:
+        return row + 1, f"malformed CSV: {exc}" if _stream_intact(path) else _CORRUPT
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile):
+        return row + 1, _CORRUPT
+    return None, ""
+
+
+def _stream_intact(path: Path) -> bool:
+    """Whether a compressed file decompresses to its end without error (True if plain).
+
+    A corrupt deflate stream yields garbage for a while before zlib notices, so a garbled row
+    in a compressed file is first blamed on the compression, not on the row (error path only).
+    """
+    if not path.name.lower().endswith((".gz", ".zip")):
+        return True
+    try:
+        with _open_binary(path) as fh:
+            while fh.read(1 << 20):
+                pass
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile):
+        return False
+    return True
+
+
+def _decoded_lines(fh: IO[bytes]) -> Iterator[str]:
+    first = True
+    while True:
+        raw = fh.readline(bounds.JSON_LINE_BYTES + 1)
+        if not raw:
+            return
+        yield raw.decode("utf-8-sig" if first else "utf-8")
+        first = False
 
 
 def _json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(data row, object) for each non-blank line; row numbers are line numbers."""
-    with _open_binary(path) as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            line = raw.strip()
-            if not line:
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                raise InputError(str(path), "not valid JSON", lineno) from None
-            if not isinstance(obj, dict):
-                raise InputError(str(path), "each line must be a JSON object", lineno)
-            yield lineno, obj
+    """(data row, object) for each non-blank line; row numbers are line numbers.
+
+    Lines are read with a bound (:data:`agent.store.bounds.JSON_LINE_BYTES`), so one huge line
+    cannot take the memory a whole file would."""
+    lineno = 0
+    try:
+        with _open_binary(path) as fh:
+            while True:
+                raw = fh.readline(bounds.JSON_LINE_BYTES + 1)
+                if not raw:
+                    return
+                lineno += 1
+                if len(raw) > bounds.JSON_LINE_BYTES:
+                    raise InputError(str(path), f"line longer than {bounds.JSON_LINE_TEXT}", lineno)
+                line = raw.strip()
+                if not line:
+                    continue
+                try:
+                    text = line.decode("utf-8-sig" if lineno == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    bad = exc.object[exc.start : exc.start + 1]
+                    problem = f"not UTF-8 text (byte {bad!r})" if _stream_intact(path) else _CORRUPT
+                    raise InputError(str(path), problem, lineno) from None
+                try:
+                    obj = json.loads(text)
+                except ValueError:
+                    problem = "not valid JSON" if _stream_intact(path) else _CORRUPT
+                    raise InputError(str(path), problem, lineno) from None
+                if not isinstance(obj, dict):
+                    raise InputError(str(path), "each line must be a JSON object", lineno)
+                yield lineno, obj
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        raise InputError(str(path), f"{_CORRUPT}: {_short(exc)}", lineno + 1) from None
 
 
 def _records_to_batch(records: list[dict[str, Any]], keys: list[str]) -> pa.RecordBatch:
@@ -200,8 +386,9 @@ def _records_to_batch(records: list[dict[str, Any]], keys: list[str]) -> pa.Reco
             continue
         try:
             arrays.append(pa.array(values))
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            # Mixed types across rows (12 and "12"): keep text and let the converter judge.
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            # Mixed types across rows (12 and "12"), or an integer past 64 bits: keep text and
+            # let the converter judge (and name the row).
             arrays.append(
                 pa.array(
                     [
@@ -220,26 +407,19 @@ def _jsonl(path: Path, columns: list[str] | None) -> Iterator[RawBatch]:
     keys: dict[str, None] = dict.fromkeys(columns or [])
     first_line = 1
     last_line = 0
-    try:
-        for lineno, obj in _json_objects(path):
-            if not records:
-                first_line = lineno
-            if columns is None:
-                keys.update(dict.fromkeys(obj))
-            # Rows are numbered by line; blank lines would shift a batch-relative index.
-            if lineno != last_line + 1 and records:
-                yield RawBatch(
-                    _records_to_batch(records, list(keys)), Where(str(path), first_line - 1)
-                )
-                records, first_line = [], lineno
-            records.append(obj)
-            last_line = lineno
-            if len(records) >= JSON_BATCH_ROWS:
-                yield RawBatch(
-                    _records_to_batch(records, list(keys)), Where(str(path), first_line - 1)
-                )
-                records = []
-        if records:
+    for lineno, obj in _json_objects(path):
+        if not records:
+            first_line = lineno
+        if columns is None:
+            keys.update(dict.fromkeys(obj))
+        # Rows are numbered by line; blank lines would shift a batch-relative index.
+        if lineno != last_line + 1 and records:
             yield RawBatch(_records_to_batch(records, list(keys)), Where(str(path), first_line - 1))
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), f"cannot read: {_short(exc)}") from None
+            records, first_line = [], lineno
+        records.append(obj)
+        last_line = lineno
+        if len(records) >= JSON_BATCH_ROWS:
+            yield RawBatch(_records_to_batch(records, list(keys)), Where(str(path), first_line - 1))
+            records = []
+    if records:
+        yield RawBatch(_records_to_batch(records, list(keys)), Where(str(path), first_line - 1))

@@ -1,4 +1,4 @@
-"""FOCUS 1.0–1.2 exports (AWS, GCP, Azure, OCI), CSV or Parquet.
+"""FOCUS 1.0–1.3 exports (AWS, GCP, Azure, OCI, LLM gateways such as LiteLLM), CSV or Parquet.
 
 FOCUS columns map 1:1 onto the store (PascalCase → snake_case).  Columns outside FOCUS and the
 store are kept per row in ``x_raw`` so nothing the provider sent is lost.
@@ -7,6 +7,7 @@ store are kept per row in ``x_raw`` so nothing the provider sent is lost.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import ClassVar
 
 import pyarrow as pa
@@ -14,6 +15,7 @@ import pyarrow as pa
 from collectors.formats.base import FormatReader, Target, register_format
 from collectors.formats.canonical import (
     COST_SCHEMA,
+    CURRENCY_COLUMNS,
     FLOAT_COLUMNS,
     JSON_COLUMNS,
     MONEY_COLUMNS,
@@ -33,24 +35,6 @@ from collectors.formats.common import (
 )
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-# FOCUS columns the store does not keep as their own column; dropped rather than stuffed in x_raw.
-_FOCUS_ONLY = frozenset(
-    {
-        "BillingAccountType",
-        "CapacityReservationStatus",
-        "CommitmentDiscountQuantity",
-        "CommitmentDiscountUnit",
-        "InvoiceId",
-        "PricingCurrency",
-        "SkuPriceDetails",
-        "PricingCurrencyContractedUnitPrice",
-        "PricingCurrencyEffectiveCost",
-        "PricingCurrencyListUnitPrice",
-        "SubAccountType",
-        "HostProviderName",
-    }
-)
-_RENAMES = {"service_provider_name": "provider_name"}
 _REQUIRED = ("billed_cost", "billing_currency", "billing_period_start", "charge_period_start")
 _STORE = frozenset(COST_SCHEMA.names)
 
@@ -63,8 +47,7 @@ def snake(name: str) -> str:
 
 
 def _focus_key(name: str) -> str:
-    s = snake(name)
-    return _RENAMES.get(s, s)
+    return snake(name)
 
 
 @register_format
@@ -76,7 +59,14 @@ class FocusReader(FormatReader):
     @classmethod
     def matches(cls, columns: frozenset[str]) -> bool:
         keys = {_focus_key(c) for c in columns}
-        return {"billed_cost", "charge_period_start", "billing_currency", "provider_name"} <= keys
+        # FOCUS 1.3 deprecates ProviderName for ServiceProviderName: either names the provider.
+        return {"billed_cost", "charge_period_start", "billing_currency"} <= keys and bool(
+            {"provider_name", "service_provider_name"} & keys
+        )
+
+    @classmethod
+    def file_column(cls, store_column: str, columns: Sequence[str]) -> str:
+        return next((c for c in columns if _focus_key(c) == store_column), store_column)
 
     def convert(self, batch: pa.RecordBatch, where: Where) -> pa.Table:
         cols: dict[str, pa.Array] = {}
@@ -86,8 +76,10 @@ class FocusReader(FormatReader):
             arr = batch.column(raw_name)
             if key in _STORE and key not in cols:
                 cols[key] = self._typed(key, arr, where, raw_name)
-            elif raw_name not in _FOCUS_ONLY:
+            else:  # nothing a FOCUS file carries is dropped
                 extras[raw_name] = arr
+        if "provider_name" not in cols and "service_provider_name" in cols:
+            cols["provider_name"] = cols["service_provider_name"]
         for key in _REQUIRED:
             if key not in cols:
                 raise where.error(None, _pascal(key), "required FOCUS column is missing")
@@ -106,7 +98,7 @@ class FocusReader(FormatReader):
             return to_float(arr, where, raw_name)
         if key in JSON_COLUMNS:
             return to_json_object(arr, where, raw_name)
-        if key == "billing_currency":
+        if key in CURRENCY_COLUMNS:
             return check_currency(arr, where, raw_name)
         return to_str(arr)
 

@@ -20,6 +20,7 @@ from typing import ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from agent.store import bounds
 from collectors.formats.base import FormatReader, Target, register_format
 from collectors.formats.canonical import COST_SCHEMA, conform
 from collectors.formats.common import (
@@ -213,7 +214,8 @@ class GcpBillingReader(FormatReader):
         if month is None:
             return usage_month
         text = to_str(month)
-        bad = pc.invert(pc.fill_null(pc.match_substring_regex(text, r"^\d{6}$"), True))
+        valid = pc.match_substring_regex(text, r"^\d{4}(?:0[1-9]|1[0-2])$")
+        bad = pc.invert(pc.fill_null(valid, True))
         if pc.any(bad).as_py():
             idx = pc.index(bad, True).as_py()
             raise where.error(idx, name, f"{text[idx].as_py()!r} is not a YYYYMM month")
@@ -224,7 +226,7 @@ class GcpBillingReader(FormatReader):
             "-01",
             "",
         )
-        parsed = pc.cast(iso, pa.timestamp("s"))
+        parsed = to_timestamp(iso, where, name)  # in range, like every other time
         return pc.coalesce(pc.cast(parsed, usage_month.type), usage_month)
 
     @staticmethod
@@ -292,6 +294,14 @@ def _json_credits(arr: pa.Array, where: Where) -> tuple[pa.Array, pa.Array]:
             raise where.error(
                 idx, "credits", f"expected a list of credits with amounts: {str(text)[:60]!r}"
             ) from None
+        if not total.is_finite() or abs(total) >= bounds.MONEY_LIMIT:
+            idx = pc.index(arr, text).as_py()
+            raise where.error(
+                idx,
+                "credits",
+                f"credit amounts must be finite and below {bounds.MONEY_LIMIT_TEXT}: "
+                f"{str(text)[:60]!r}",
+            )
         totals.append(total)
         cuds.append(cud)
     idx = pc.index_in(arr, uniq)
