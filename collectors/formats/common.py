@@ -134,10 +134,11 @@ def to_money(arr: pa.Array | pa.ChunkedArray, where: Where, column: str) -> pa.A
             pass  # not all plain numbers: the value-by-value path below names the bad one
         else:
             _check_range(as_float, original, _MONEY_FLOAT_LIMIT, where, column, _MONEY_RANGE)
-    try:
-        return pc.cast(arr, MONEY)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
+    if not pa.types.is_floating(original.type):  # a float's repr rarely fits 12 decimals
+        try:
+            return pc.cast(arr, MONEY)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     try:
         # More than 12 decimals (a float's shortest repr often has 17 digits): parse wider and
         # round half-even to 12 decimals in Arrow — the same values as the Python path below,
@@ -464,6 +465,11 @@ def json_rows(columns: Mapping[str, pa.Array]) -> pa.Array:
     names = list(columns)
     if not names:
         raise ValueError("json_rows needs at least one column")
+    arrays = [_combine(columns[n]) for n in names]
+    if all(pa.types.is_string(a.type) for a in arrays):
+        few = _json_rows_by_combination(names, arrays)
+        if few is not None:
+            return few
     fragments = []
     for name in names:
         prefix = json.dumps(name) + ":"
@@ -477,6 +483,27 @@ def json_rows(columns: Mapping[str, pa.Array]) -> pa.Array:
     if len(text) != len(fragments[0]):
         raise AssertionError("json_rows lost rows")
     return pc.if_else(pc.equal(text, "{}"), pa.scalar(None, pa.string()), text)
+
+
+_FEW_COMBINATIONS = 4096
+
+
+def _json_rows_by_combination(names: list[str], arrays: list[pa.Array]) -> pa.Array | None:
+    """:func:`json_rows` for text columns with few distinct combinations (a CUR's line item
+    type, product family, pricing term…): one ``json.dumps`` per combination, then a take,
+    instead of four string kernels per column over every row.  None when there are many."""
+    key = pc.binary_join_element_wise(*(pc.fill_null(a, _NULL) for a in arrays), _KV)
+    uniq = pc.unique(key)
+    if len(uniq) > _FEW_COMBINATIONS:
+        return None
+    texts: list[str | None] = []
+    for combo in uniq.to_pylist():
+        values = combo.split(_KV)
+        if len(values) != len(names):  # a value holds the separator: the general path
+            return None
+        obj = {n: v for n, v in zip(names, values, strict=True) if v != _NULL}
+        texts.append(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) if obj else None)
+    return pc.take(pa.array(texts, pa.string()), pc.index_in(key, uniq))
 
 
 def json_values(arr: pa.Array) -> pa.Array:
