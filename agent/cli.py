@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -34,7 +33,10 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from agent.config import ConfigError, Settings, load_settings
-from agent.store.engine import DatabaseError
+from agent.redact import RedactingFilter, redact
+from agent.safe_csv import cell
+from agent.store.engine import BadDatabaseUrl, DatabaseError, StoreMissing
+from agent.terminal import LiteralConsole, styled
 
 app = typer.Typer(
     help="costagent: where your AI cloud money goes, and what you can save.",
@@ -46,8 +48,8 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-out = Console()
-err = Console(stderr=True)
+out = LiteralConsole()
+err = LiteralConsole(stderr=True)
 log = logging.getLogger("costagent")
 
 
@@ -94,10 +96,15 @@ def _global(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:  # every record, any library, any verbosity
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    """One line on stderr, literal and redacted (messages quote paths, ids and SDK errors)."""
+    first = message.strip().splitlines()[0] if message.strip() else message
+    err.print(styled("error: ", "bold red") + styled(redact(first), ""), soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -110,7 +117,7 @@ def errors() -> Iterator[None]:
         yield
     except typer.Exit:
         raise
-    except (InputError, ConfigError) as exc:
+    except (InputError, ConfigError, BadDatabaseUrl, StoreMissing) as exc:
         if state.verbose:
             log.exception("bad input")
         fail(_escape(str(exc)), 2)
@@ -127,25 +134,26 @@ def errors() -> Iterator[None]:
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text.splitlines()[0] if text else text)
+    """The first line of a message (the consoles print it literally)."""
+    return text.splitlines()[0] if text else text
 
 
 @contextmanager
-def _store() -> Iterator[Engine]:
+def _store(create: bool = False) -> Iterator[Engine]:
     """The store for one command, disposed (connections closed) when it is done."""
-    engine = _engine()
+    engine = _engine(create)
     try:
         yield engine
     finally:
         engine.dispose()
 
 
-def _engine() -> Engine:
+def _engine(create: bool = False) -> Engine:
+    """The store at head.  Only the commands that fill a store (init, db upgrade, import,
+    collect, run, demo) may create one; the others refuse a store that is not there (exit 2)."""
     from agent.store.engine import open_store
 
-    return open_store(state.settings.database.url)
+    return open_store(state.settings.database.url, create=create)
 
 
 # -- init / db ---------------------------------------------------------------------------------
@@ -167,7 +175,7 @@ def init(
             out.print(f"wrote {path}")
         state.config = str(path)
         state._settings = None
-        engine = _engine()
+        engine = _engine(create=True)
         out.print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
 
 
@@ -177,7 +185,7 @@ def db_upgrade() -> None:
     from agent.store.engine import current_revision
 
     with errors():
-        engine = _engine()
+        engine = _engine(create=True)
         out.print(
             f"schema at revision {current_revision(engine)} "
             f"({engine.url.render_as_string(hide_password=True)})"
@@ -199,6 +207,25 @@ def db_rollup() -> None:
             rebuild(conn)
             n = conn.execute(select(func.count()).select_from(CostDaily)).scalar_one()
         out.print(f"cost_daily rebuilt: {n:,} rows")
+
+
+@db_app.command("reader")
+def db_reader() -> None:
+    """Set up (again) the PostgreSQL role `costagent sql` runs queries as.
+
+    Migrations do it when costagent's database user may create roles; otherwise an
+    administrator creates the role and this command finishes the set-up."""
+    from agent.store.reader import READER, install
+
+    with errors(), _store() as engine:
+        if engine.dialect.name != "postgresql":
+            out.print("nothing to do: SQLite stores are opened read-only by `costagent sql`")
+            return
+        with engine.begin() as conn:
+            problem = install(conn)
+        if problem:
+            fail(problem, 1)
+        out.print(f"{READER} is set up: `costagent sql` runs queries with its rights only")
 
 
 @db_app.command("current")
@@ -240,7 +267,7 @@ class _Bar:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.description}", markup=False, style="progress.description"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rows]:,} rows"),
@@ -277,7 +304,7 @@ def import_(
     from agent.importer import import_paths
 
     with errors():
-        engine = _engine()
+        engine = _engine(create=True)
         with _progress() as p:
             summary = import_paths(
                 engine, paths, state.settings, source=source, fmt=fmt, progress=_Bar(p)
@@ -318,7 +345,7 @@ def collect(
         if source and source not in names:
             fail(f"no source named {source!r}; configured: {', '.join(sorted(names))}", 2)
         results = collect_all(
-            _engine(),
+            _engine(create=True),
             settings,
             only=source,
             since=_date(since, "--since"),
@@ -490,7 +517,7 @@ def run(
     shutdown = Shutdown(code=0 if once is None else 1)
     shutdown.install()
     try:
-        with errors(), _store() as engine:
+        with errors(), _store(create=True) as engine:
             daemon = Daemon(engine, settings, shutdown)
             try:
                 code = daemon.serve() if once is None else daemon.once(once)
@@ -518,6 +545,9 @@ def sql(
         OutputFormat.table
     ),
     limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Cancel the query after this many seconds.")
+    ] = 300.0,
 ) -> None:
     """Run a read-only SQL query; the database itself refuses writes.
 
@@ -529,7 +559,7 @@ def sql(
     with errors():
         _engine().dispose()  # bring the schema to head before opening read-only
         try:
-            result = run_readonly(state.settings.database.url, query, limit)
+            result = run_readonly(state.settings.database.url, query, limit, timeout)
         except ReadOnlyViolation as exc:
             fail(_escape(str(exc)), 1)
         except QueryError as exc:
@@ -557,9 +587,9 @@ def emit(
     elif fmt == OutputFormat.csv:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(columns)
+        w.writerow([cell(c) for c in columns])
         for r in rows:
-            w.writerow(["" if v is None else _plain(v) for v in r])
+            w.writerow([cell(v if isinstance(v, Decimal) else _plain(v)) for v in r])
         sys.stdout.write(buf.getvalue())
     else:
         table = Table(title=title)
@@ -961,10 +991,18 @@ def demo(
     path: Annotated[Path, typer.Option(help="Where to create the demo SQLite database.")] = Path(
         "costagent-demo.db"
     ),
+    force: Annotated[
+        bool, typer.Option(help="Replace the files even if the demo did not create them.")
+    ] = False,
 ) -> None:
     """Load the shipped (synthetic) demo data into a fresh SQLite DB; print a summary and the
-    findings of every rule over the demo month."""
-    from agent.demo import DATA_DIR, demo_config, demo_settings
+    findings of every rule over the demo month.
+
+    It writes PATH and PATH with a .toml suffix, and replaces them only when an earlier demo
+    created them: a store or config of yours there is refused (exit 2) unless --force."""
+    from sqlalchemy import text
+
+    from agent.demo import DATA_DIR, DEMO_APPLICATION_ID, demo_config, demo_settings, not_ours
     from agent.importer import import_paths
     from agent.render_summary import print_summary
     from agent.store.engine import open_store
@@ -974,9 +1012,19 @@ def demo(
 
     with errors():
         db = path.resolve()
+        config_file = db.with_suffix(".toml")  # the sample rate, for the report
+        taken = not_ours(db, config_file)
+        if taken and not force:
+            fail(
+                f"{taken[0]} exists and was not created by `costagent demo`; choose another "
+                "--path (or --force to replace it)",
+                2,
+            )
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         engine = open_store(f"sqlite:///{db}")
+        with engine.begin() as conn:  # marks the file as the demo's, for the next run
+            conn.execute(text(f"PRAGMA application_id = {DEMO_APPLICATION_ID}"))
         with _progress() as p:
             result = import_paths(engine, [DATA_DIR], state.settings, progress=_Bar(p))
         out.print(
@@ -996,7 +1044,6 @@ def demo(
             f"findings ({analysis.window[0]:%Y-%m-%d}"
             f" .. {analysis.window[1] - timedelta(days=1):%Y-%m-%d})",
         )
-        config_file = db.with_suffix(".toml")  # the sample rate, for the report
         config_file.write_text(demo_config(), encoding="utf-8")
         out.print(
             f"\nnext: costagent --config {config_file} --db sqlite:///{db} report --latest"

@@ -19,12 +19,14 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveFloat,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from agent import redact
 from agent.validation import describe, first_problem
 from collectors.base import SourceConfig, validate_source
 
@@ -480,4 +482,34 @@ def load_settings(path: str | Path | None = None, db_url: str | None = None) -> 
         settings = settings.model_copy(
             update={"database": settings.database.model_copy(update={"url": db_url})}
         )
+    register_secrets(settings)
+    redact.register(make_url_password(settings.database.url))
     return settings
+
+
+def register_secrets(value: Any) -> None:
+    """Tell :mod:`agent.redact` every ``SecretStr`` in a (nested) model, list or dict, so no
+    log line, stored error or rendered output can carry one — whatever printed it."""
+    if isinstance(value, SecretStr):
+        secret = value.get_secret_value()
+        redact.register(secret, url=secret.startswith(("http://", "https://")))
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            register_secrets(getattr(value, name))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            register_secrets(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            register_secrets(item)
+
+
+def make_url_password(url: str) -> str | None:
+    """The password in a database URL, if any (``postgresql://user:pass@host/db``)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        password = make_url(url).password
+        return None if password is None else str(password)
+    except Exception:
+        return None

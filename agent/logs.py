@@ -15,7 +15,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from agent.redact import redact
+from agent.redact import RedactingFilter, redact
 
 #: The job the current thread is running; set by the daemon's job wrapper, read by the log.
 current_job: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -69,6 +69,7 @@ def setup_logging(fmt: str = "text", verbose: bool = False, stream: TextIO | Non
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(_JobFilter())
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

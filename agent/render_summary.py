@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.summary import Row, Summary
+from agent.terminal import styled
 
 
 def money(amount: Decimal, currency: str) -> str:
@@ -50,8 +51,12 @@ def print_summary(console: Console, s: Summary) -> None:
         )
         return
     console.print(
-        f"[bold]Spend summary[/] (effective cost) {s.start:%Y-%m-%d} → {s.end:%Y-%m-%d}, "
-        f"{s.line_items:,} line items; last 7 days from {s.week_start:%Y-%m-%d}"
+        styled("Spend summary", "bold")
+        + styled(
+            f" (effective cost) {s.start:%Y-%m-%d} → {s.end:%Y-%m-%d}, "
+            f"{s.line_items:,} line items; last 7 days from {s.week_start:%Y-%m-%d}",
+            "",
+        )
     )
     console.print(_table("By workload", "workload", s.by_workload))
     console.print(_table("By provider", "provider", s.by_provider))

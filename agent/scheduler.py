@@ -47,6 +47,7 @@ from agent.config import JOB_NAMES, Settings
 from agent.cron import previous_fire, timezone_of, triggers
 from agent.redact import redact
 from agent.shutdown import HARD_EXIT_SECONDS, Shutdown, short_timeout_engine
+from agent.store.engine import store_gone
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ class Daemon:
         self.who = daemon_lock.me()
         self.locked = False
         self.lost_lock = False
+        self.store_lost = False  # the database was replaced under the daemon
         self.scheduler = scheduler or BlockingScheduler(timezone=timezone_of(settings))
         self.triggers = triggers(settings)
         self._bodies = dict(bodies or {})
@@ -273,6 +275,13 @@ class Daemon:
         try:
             ours = daemon_lock.heartbeat(self._beat_engine, self.who)
         except Exception as exc:  # the database is away or locked: try again next beat
+            if store_gone(exc) and not self.stop.is_set():
+                # Dropped and created again under us: exit non-zero, so the supervisor starts
+                # a daemon that migrates the new store and takes the lock there.
+                log.error("the store's tables are gone (database replaced?); stopping to restart")
+                self.store_lost = True
+                self.shutdown.request("the store's tables are gone", code=1)
+                return
             if not self._beat_failing:
                 log.warning(
                     "heartbeat failed (%s); retrying every beat, logged again once it works",
@@ -377,7 +386,7 @@ class Daemon:
             if self.locked:
                 daemon_lock.release(self.engine, self.who)
                 log.info("lock released")
-            return 1 if self.lost_lock else 0
+            return 1 if self.lost_lock or self.store_lost else 0
         # Stopping: every write from here on is best effort on a short-timeout connection —
         # on SQLite the job's own open transaction may hold the database's write lock.
         writes = len([r for r in left.values() if r is not None]) + (1 if self.locked else 0)
@@ -402,7 +411,7 @@ class Daemon:
             # The job's thread is inside a step (an open transaction): leave without joining
             # it; the database rolls the transaction back when the connection goes away.
             self.shutdown.exit_now()
-        return 1 if self.lost_lock else 0
+        return 1 if self.lost_lock or self.store_lost else 0
 
     def _log_start(self, missed: Mapping[str, datetime]) -> None:
         tz = timezone_of(self.settings)

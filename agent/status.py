@@ -178,18 +178,22 @@ def freshness(engine: Engine) -> list[dict[str, Any]]:
 def daemon_state(engine: Engine, stale_seconds: int) -> dict[str, Any]:
     """The lock row: who runs the daemon, since when, how fresh its heartbeat is — aged on the
     database's clock, like the daemons themselves do, so this host's clock does not matter."""
-    from agent.daemon_lock import read
+    from agent.daemon_lock import me, read, stale_reason
 
     holder = read(engine)
     if holder is None:
         return {"running": False, "holder": None, "since": None, "heartbeat_age_seconds": None}
     age = round(holder.age_seconds, 1) if holder.age_seconds is not None else None
+    # The daemon's own test: a holder proven alive on this host (same boot and pid namespace,
+    # same process start) is running, however old its heartbeat — on SQLite a long load holds
+    # the only write lock and a busy daemon cannot beat.  Elsewhere the heartbeat decides.
+    stale = stale_reason(holder, timedelta(seconds=stale_seconds), me()) is not None
     return {
-        "running": age is not None and age <= stale_seconds,
+        "running": not stale,
         "holder": holder.holder,
         "since": _dt(holder.acquired_at),
         "heartbeat_age_seconds": age,
-        "stale": age is None or age > stale_seconds,
+        "stale": stale,
     }
 
 
@@ -294,10 +298,17 @@ def check(settings: Settings, now: datetime | None = None) -> list[str]:
     The schema is only compared with this costagent's migrations, never upgraded: a
     healthcheck must not run migrations (the daemon does when it starts).
     """
-    from agent.store.engine import DatabaseError, current_revision, head_revision, make_engine
+    from agent.store.engine import (
+        DatabaseError,
+        current_revision,
+        head_revision,
+        make_engine,
+        require_sqlite_file,
+    )
 
     now = now or datetime.now(UTC).replace(tzinfo=None)
     url = settings.database.url
+    require_sqlite_file(url)
     engine = make_engine(url)
     try:
         try:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import time_machine
 
+from agent.store.engine import open_store
 from tests.helpers import cli
 
 
@@ -68,6 +69,7 @@ def test_report_on_the_demo(tmp_path: Path) -> None:
 
 def test_report_bad_usage(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
+    open_store(url).dispose()  # report reads a store; it never creates one
     both = cli("--db", url, "report", "--latest", "--week-ending", "2026-10-18")
     assert both.exit_code == 2 and "exclude" in both.stderr
     assert cli("--db", url, "report", "--week-ending", "18/10/2026").exit_code == 2

@@ -436,6 +436,7 @@ def test_report_send_by_hand_skips_channels_that_got_the_week_unless_forced(
 ) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('[report]\ntimezone = "Europe/Berlin"\n[report.slack]\nretry_delay = 0\n')
+    open_store(sqlite_url).dispose()  # report reads a store; it never creates one
     args = ("--config", str(cfg), "--db", sqlite_url, "report", "--send")
     with time_machine.travel(datetime(2026, 11, 23, 10, 0, tzinfo=BERLIN), tick=False):
         first = cli(*args, env={"SLACK_WEBHOOK_URL": slack.webhook_url})

@@ -37,10 +37,54 @@ def demo_config() -> str:
     )
 
 
+#: SQLite's ``application_id`` (header offset 68) of a database ``costagent demo`` created:
+#: the demo replaces only files that carry it (or a config it wrote), never a user's store.
+DEMO_APPLICATION_ID = 0x63616465  # "cade"
+_CONFIG_MARK = "# Written by `costagent demo`"
+
+
+def demo_database(path: Path) -> bool:
+    """Whether ``path`` is a SQLite file that ``costagent demo`` created."""
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(72)
+    except OSError:
+        return False
+    return (
+        header.startswith(b"SQLite format 3\x00")
+        and int.from_bytes(header[68:72], "big") == DEMO_APPLICATION_ID
+    )
+
+
+def demo_config_file(path: Path) -> bool:
+    """Whether ``path`` is a config file that ``costagent demo`` wrote."""
+    try:
+        return path.read_text(encoding="utf-8").startswith(_CONFIG_MARK)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def not_ours(db: Path, config: Path) -> list[Path]:
+    """The files the demo would replace that it did not create (it must not touch those)."""
+    taken = []
+    if db.exists() and not demo_database(db):
+        taken.append(db)
+    if config.exists() and not demo_config_file(config):
+        taken.append(config)
+    return taken
+
+
 def demo_settings(user: Settings) -> Settings:
     """The user's settings with the demo log's sample rate (whatever the user's log is)."""
     shared = user.llm_requests.model_copy(update={"sample_rate": DEMO_SAMPLE_RATE})
     return user.model_copy(update={"llm_requests": shared})
 
 
-__all__ = ["DATA_DIR", "DEMO_SAMPLE_RATE", "demo_config", "demo_settings"]
+__all__ = [
+    "DATA_DIR",
+    "DEMO_APPLICATION_ID",
+    "DEMO_SAMPLE_RATE",
+    "demo_config",
+    "demo_settings",
+    "not_ours",
+]

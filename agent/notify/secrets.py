@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from agent.redact import redact
+from agent.redact import redact, register
 
 
 class MissingSecret(Exception):
@@ -22,9 +22,13 @@ class MissingSecret(Exception):
 
 
 def env_secret(name: str) -> SecretStr | None:
-    """The value of environment variable ``name``, or None when unset or blank."""
+    """The value of environment variable ``name``, or None when unset or blank (registered
+    with :mod:`agent.redact`, so nothing printed afterwards can carry it)."""
     value = os.environ.get(name, "").strip()
-    return SecretStr(value) if value else None
+    if not value:
+        return None
+    register(value, url=value.startswith(("http://", "https://")))
+    return SecretStr(value)
 
 
 def require_env_secret(name: str, what: str) -> SecretStr:
@@ -43,6 +47,7 @@ def file_secret(path: Path) -> SecretStr:
     value = text.splitlines()[0].strip() if text.strip() else ""
     if not value:
         raise MissingSecret(f"secrets file {path} is empty")
+    register(value, url=value.startswith(("http://", "https://")))
     return SecretStr(value)
 
 

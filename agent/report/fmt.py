@@ -12,6 +12,24 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from agent.report.model import Line, Report
+from agent.terminal import visible
+
+#: the most characters of one store value (id, name, tag) any renderer shows
+MAX_VALUE = 200
+
+
+def clip(value: object, limit: int = MAX_VALUE) -> str:
+    """A store value as shown in a report: at most ``limit`` characters, its start and end
+    kept around a "…" (an ARN's account and its resource name both stay readable), control
+    characters made visible.  Every value passes here, so no input — a 100,000-character
+    resource id — can push the HTML past Gmail's clipping size or a Slack block past its
+    limit."""
+    text = visible("" if value is None else str(value))
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) * 2 // 3
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
+
 
 SYMBOLS = {"USD": "$", "EUR": "€"}
 #: ISO 4217 minor units of the currencies that do not have two (JPY and KRW have none, BHD

@@ -22,6 +22,7 @@ from decimal import Decimal
 from agent.report.fmt import (
     ack_command,
     change,
+    clip,
     count,
     label,
     line_change,
@@ -51,7 +52,7 @@ UP, DOWN = "color:#b91c1c;", "color:#15803d;"  # spend up is bad news
 
 
 def e(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    return html.escape(clip(value), quote=True)
 
 
 def _small(text: object) -> str:
@@ -267,7 +268,8 @@ def render_html(report: Report, chart_src: str | None) -> str:
 
     if chart_src:
         parts.append(
-            f'<img src="{e(chart_src)}" width="900" alt="Daily spend by workload, 8 weeks" '
+            f'<img src="{html.escape(chart_src, quote=True)}" width="900" '
+            'alt="Daily spend by workload, 8 weeks" '
             'style="display:block;width:100%;max-width:900px;height:auto;border:0;">'
         )
 

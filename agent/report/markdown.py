@@ -9,6 +9,7 @@ from __future__ import annotations
 from agent.report.fmt import (
     ack_command,
     change,
+    clip,
     count,
     label,
     line_change,
@@ -27,8 +28,7 @@ MAX_ROWS = 10
 
 
 def cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    text = " ".join(text.split())  # newlines and tabs would end the row
+    text = " ".join(clip(value).split())  # newlines and tabs would end the row
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'")
 
 
@@ -69,7 +69,7 @@ def _code(value: str | None) -> Code:
 
 def _inline_code(value: str) -> str:
     """Inline code outside a table: one line, no backtick inside (no pipe escaping needed)."""
-    return "`" + " ".join(value.split()).replace("`", "'") + "`"
+    return "`" + " ".join(clip(value).split()).replace("`", "'") + "`"
 
 
 def _subject(f: FindingItem) -> str:

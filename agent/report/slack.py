@@ -17,6 +17,7 @@ from typing import Any
 from agent.report.fmt import (
     ack_command,
     change,
+    clip,
     count,
     label,
     line_change,
@@ -42,7 +43,7 @@ KEEP, FIGURES, FINDINGS, LISTS, NOTES = 0, 1, 2, 3, 4
 
 
 def esc(value: object) -> str:
-    text = "" if value is None else str(value)
+    text = clip(value)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 

@@ -27,11 +27,40 @@ class DatabaseError(Exception):
     """The database cannot be opened or used; the message says what to do."""
 
 
+class BadDatabaseUrl(DatabaseError):
+    """``--db`` / ``database.url`` names no database costagent can use (bad usage: exit 2)."""
+
+
+class StoreMissing(DatabaseError):
+    """A command that only reads was pointed at a store that does not exist (exit 2): a
+    mistyped ``--db`` must not silently create an empty store and report $0.00."""
+
+
+SUPPORTED = (
+    "costagent keeps its store in SQLite (sqlite:///PATH, or just a file path) or PostgreSQL "
+    "(postgresql://user@host/db)"
+)
+
+
 def normalise_url(url: str) -> str:
-    """Accept ``postgresql://`` and use psycopg 3 for it (the only PostgreSQL driver we ship)."""
-    parsed = make_url(url)
+    """A SQLAlchemy URL for ``url``: a plain path is a SQLite file; ``postgresql://`` uses
+    psycopg 3 (the only PostgreSQL driver we ship); any other scheme is refused by name."""
+    if "://" not in url:
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
+    try:
+        parsed = make_url(url)
+    except Exception:
+        scheme = url.split("://")[0]
+        raise BadDatabaseUrl(f"{scheme}://…: not a database URL; {SUPPORTED}") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql") or parsed.drivername not in (
+        "sqlite",
+        "sqlite+pysqlite",
+        "postgresql+psycopg",
+    ):
+        raise BadDatabaseUrl(f"unsupported database URL scheme {parsed.drivername!r}; {SUPPORTED}")
     return parsed.render_as_string(hide_password=False)
 
 
@@ -127,15 +156,48 @@ def _transactional_sqlite(engine: Engine) -> Engine:
     return own
 
 
-def open_store(url: str) -> Engine:
-    """An engine on ``url`` whose schema is at head."""
+def open_store(url: str, create: bool = True) -> Engine:
+    """An engine on ``url`` whose schema is at head.
+
+    ``create=False`` (commands that only read or annotate a store) refuses, with
+    :class:`StoreMissing`, a SQLite file that does not exist or a database without costagent's
+    schema, instead of creating an empty store in the wrong place.
+    """
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if not create:
+        require_sqlite_file(url)
     engine = make_engine(url)
     try:
+        if not create and current_revision(engine) is None:
+            raise StoreMissing(f"{parsed.render_as_string(hide_password=True)}: {_NO_STORE}")
         upgrade(engine)
+    except StoreMissing:
+        engine.dispose()
+        raise
     except Exception as exc:  # connection refused, bad credentials, ...
         engine.dispose()
         raise DatabaseError(f"cannot open database {make_url(url)!r}: {exc}") from exc
     return engine
+
+
+def require_sqlite_file(url: str) -> None:
+    """Refuse (:class:`StoreMissing`) a SQLite URL whose file does not exist: connecting would
+    create it."""
+    parsed = make_url(normalise_url(url))
+    database = parsed.database or ""
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and database not in ("", ":memory:")
+        and not Path(database).exists()
+    ):
+        raise StoreMissing(f"{database}: {_NO_STORE}")
+
+
+_NO_STORE = (
+    "no costagent store there (a typo in --db or database.url?); `costagent init`, "
+    "`import`, `collect` or `demo` create one"
+)
 
 
 #: SQLSTATEs after which the whole transaction may simply be run again.
@@ -156,3 +218,12 @@ def retry_deadlocks(work: Callable[[], T], attempts: int = 3) -> T:
                 raise
             time.sleep(0.05 * attempt)
     raise AssertionError("unreachable")
+
+
+def store_gone(exc: BaseException) -> bool:
+    """Whether an error says the store's tables are not there any more (the database was
+    dropped and created again, or the SQLite file replaced): a daemon cannot go on with it."""
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) == "42P01":  # undefined_table
+        return True
+    return "no such table" in str(orig)

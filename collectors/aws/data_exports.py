@@ -53,6 +53,13 @@ class AwsDataExportsConfig(AwsSourceConfig):
     def _strip(cls, v: str) -> str:
         return v.strip("/")
 
+    @field_validator("role_arns")
+    @classmethod
+    def _one_role(cls, v: list[str]) -> list[str]:
+        if len(v) > 1:
+            raise ValueError("an export lives in one bucket: give at most one role to read it")
+        return v
+
 
 @register("aws_data_exports")
 class AwsDataExportsCollector:
@@ -66,7 +73,9 @@ class AwsDataExportsCollector:
         self, engine: Engine, settings: Any, since: date | None = None, until: date | None = None
     ) -> CollectResult:
         ctx = AwsContext(self.config)
-        s3 = ctx.client("s3", self.config.region)
+        # The bucket's account: the base credentials, or the one role given to read it.
+        account = next(iter(ctx.accounts()))
+        s3 = ctx.client("s3", self.config.region, account.session)
         with engine.connect() as conn:
             known = states(conn, self.config.name, "period:")
         slices: list[str] = []

@@ -27,6 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, EndpointConnectionError
 from pydantic import Field, SecretStr, model_validator
 
+from agent.redact import register
 from collectors.base import SourceConfig
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ class AwsContext:
             if self.config.external_id is not None:
                 params["ExternalId"] = self.config.external_id.get_secret_value()
             creds = call(self, sts.assume_role, **params)["Credentials"]
+            for key in ("AccessKeyId", "SecretAccessKey", "SessionToken"):
+                register(creds[key])  # nothing printed from here on can carry them
             yield Account(
                 boto3.session.Session(
                     aws_access_key_id=creds["AccessKeyId"],
