@@ -33,10 +33,11 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from agent.config import ConfigError, Settings, load_settings
+from agent.logs import StdStreamHandler
 from agent.redact import RedactingFilter, redact
 from agent.safe_csv import cell
 from agent.store.engine import BadDatabaseUrl, DatabaseError, StoreMissing
-from agent.terminal import LiteralConsole, styled
+from agent.terminal import LiteralConsole, styled, visible
 
 app = typer.Typer(
     help="costagent: where your AI cloud money goes, and what you can save.",
@@ -92,13 +93,15 @@ def _global(
     ] = False,
 ) -> None:
     state.config, state.db, state.verbose, state._settings = config, db, verbose, None
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    for handler in logging.getLogger().handlers:  # every record, any library, any verbosity
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = StdStreamHandler("stderr")
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for each in root.handlers:  # every record, any library, any verbosity
+        if not any(isinstance(f, RedactingFilter) for f in each.filters):
+            each.addFilter(RedactingFilter())
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -590,7 +593,8 @@ def emit(
         w.writerow([cell(c) for c in columns])
         for r in rows:
             w.writerow([cell(v if isinstance(v, Decimal) else _plain(v)) for v in r])
-        sys.stdout.write(buf.getvalue())
+        # exact data for a pipe or file; a terminal gets control characters made visible
+        sys.stdout.write(visible(buf.getvalue()) if sys.stdout.isatty() else buf.getvalue())
     else:
         table = Table(title=title)
         for name in columns:

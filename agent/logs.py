@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from agent.redact import RedactingFilter, redact
 
@@ -52,6 +52,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+class StdStreamHandler(logging.StreamHandler[TextIO]):
+    """Log lines to ``sys.stdout`` / ``sys.stderr`` as it is when a record is emitted, not when
+    the handler was made: a command run in-process (tests, a program embedding the CLI) swaps
+    them per run, and a handler holding the previous run's closed stream would print "Logging
+    error" into the next run's output."""
+
+    def __init__(self, which: Literal["stdout", "stderr"]) -> None:
+        super().__init__(getattr(sys, which))
+        self.which = which
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = getattr(sys, self.which)
+        super().emit(record)
+
+
 class TextFormatter(logging.Formatter):
     """``2026-11-23 09:00:00,123 INFO agent.scheduler [report] message`` — redacted."""
 
@@ -66,7 +81,9 @@ class TextFormatter(logging.Formatter):
 
 def setup_logging(fmt: str = "text", verbose: bool = False, stream: TextIO | None = None) -> None:
     """Route every logger to ``stream`` (stdout) in ``fmt``; replaces earlier handlers."""
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler: logging.StreamHandler[TextIO] = (
+        logging.StreamHandler(stream) if stream is not None else StdStreamHandler("stdout")
+    )
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(_JobFilter())
     handler.addFilter(RedactingFilter())

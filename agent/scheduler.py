@@ -47,7 +47,7 @@ from agent.config import JOB_NAMES, Settings
 from agent.cron import previous_fire, timezone_of, triggers
 from agent.redact import redact
 from agent.shutdown import HARD_EXIT_SECONDS, Shutdown, short_timeout_engine
-from agent.store.engine import store_gone
+from agent.store.engine import store_gone, superuser
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +261,13 @@ class Daemon:
     # -- the lock and its heartbeat --------------------------------------------------------
     def _take_lock(self) -> None:
         d = self.settings.daemon
+        admin = superuser(self.engine)
+        if admin is not None:
+            log.warning(
+                "connected to PostgreSQL as the superuser %s: run the daemon as an application "
+                "role that cannot create roles (README, Security; deploy/postgres-init)",
+                admin,
+            )
         log.info("taking the daemon lock")
         self.who = daemon_lock.acquire(self.engine, timedelta(seconds=d.lock_stale_seconds))
         self.locked = True

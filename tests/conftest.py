@@ -7,6 +7,7 @@ Each PostgreSQL test gets a schema of its own (via ``search_path``), dropped aft
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,22 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from agent.store.engine import normalise_url, open_store
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """Each test starts with the logging the one before found: a command run in-process
+    (``costagent run`` sets up the daemon's logging) must not route later tests' records into
+    their output."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    named = {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, was in named.items():
+        logging.getLogger(name).setLevel(was)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("COSTAGENT_SHARED_DIR", ROOT.parent / "shared"))

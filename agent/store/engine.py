@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -227,3 +227,18 @@ def store_gone(exc: BaseException) -> bool:
     if getattr(orig, "sqlstate", None) == "42P01":  # undefined_table
         return True
     return "no such table" in str(orig)
+
+
+def superuser(engine: Engine) -> str | None:
+    """The PostgreSQL role this engine logs in as, when it is a superuser (else None).
+
+    A superuser's daemon can be turned into a shell on the database server by anyone who can
+    get a string into a query; the daemon says so at start-up, so that a deployment notices.
+    """
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")
+        ).first()
+    return str(row[0]) if row is not None and row[1] else None
