@@ -433,7 +433,10 @@ def _status_tables(report: dict[str, Any], days: int) -> None:
             out.print(f"{title}: {empty}")
 
     table(f"sources (totals over {days} days)", report["sources"], "no runs yet")
-    table("data freshness (newest UTC timestamp per source)", report["freshness"], "no data")
+    fresh = [  # minutes are enough on a terminal (JSON keeps the full time)
+        {k: v if k == "source" else _short(v) for k, v in r.items()} for r in report["freshness"]
+    ]
+    table("data freshness (newest UTC time per source)", fresh, "no data")
     d = report["daemon"]
     if d["holder"] is None:
         out.print("daemon: not running")

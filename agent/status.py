@@ -132,6 +132,7 @@ FRESHNESS = {
     "cost": ("cost_daily", "last_start"),  # = the newest line item's charge_period_start
     "metrics": ("usage_metrics", "ts"),
     "llm_requests": ("llm_requests", "ts"),
+    "llm_usage": ("llm_usage", "bucket_start"),
 }
 
 

@@ -67,6 +67,14 @@ url = "sqlite:///costagent.db"
 # type = "gcp_vertex"                # Vertex AI endpoints/jobs + Cloud Monitoring usage
 # projects = ["ml-prod"]             # required
 # locations = ["us-central1"]
+#
+# [[sources]]
+# name = "openai"
+# type = "openai_usage"              # OpenAI Usage + Costs API; key in $OPENAI_ADMIN_KEY
+#
+# [[sources]]
+# name = "anthropic"
+# type = "anthropic_usage"           # Anthropic Usage & Cost API; key in $ANTHROPIC_ADMIN_KEY
 
 [classification]
 # Tag whose value names the workload (inference, training, vector_storage, other; synonyms

@@ -86,7 +86,9 @@ def _load_builtin() -> None:
     import collectors.aws.metrics
     import collectors.gcp.billing_api
     import collectors.gcp.billing_export
-    import collectors.gcp.vertex  # noqa: F401
+    import collectors.gcp.vertex
+    import collectors.llm.anthropic_usage
+    import collectors.llm.openai_usage  # noqa: F401
     from collectors import local_files  # noqa: F401
 
 

@@ -37,12 +37,14 @@ def load(
     tables: Iterable[tuple[Target, pa.Table]],
     before_commit: Callable[[Connection], None] | None = None,
     replace_cost_slices: Iterable[str] = (),
+    replace_usage_slices: Iterable[str] = (),
     cost_slices: pa.Array | None = None,
     slice_of: Callable[[pa.Table], pa.Array] | None = None,
 ) -> LoadStats:
     """Write every table in one transaction; ``before_commit`` saves collector state in it.
 
-    ``replace_cost_slices`` are emptied even when no new row arrives for them (a day that
+    ``replace_cost_slices`` (and ``replace_usage_slices``, of ``llm_usage``) are emptied even
+    when no new row arrives for them (a day that
     Cost Explorer now reports as zero must not keep its old rows); ``cost_slices`` gives each
     cost row its slice when it is not the default (source, account, month); ``slice_of`` computes
     them per table instead, for a stream of pages (BigQuery results) that is never whole in memory.
@@ -51,10 +53,12 @@ def load(
     with engine.connect() as conn, conn.begin():
         loader = Loader(conn, Classifier(settings.classification))
         loader.replace_slices(replace_cost_slices)
+        loader.replace_usage_slices(replace_usage_slices)
         writers: dict[str, Callable[[pa.Table, str], None]] = {
             "cost": loader.write_cost,
             "metrics": loader.write_metrics,
             "llm_requests": loader.write_llm_requests,
+            "llm_usage": loader.write_llm_usage,
             "resources": loader.write_resources,
         }
         for target, tbl in tables:

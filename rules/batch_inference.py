@@ -23,24 +23,32 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from pydantic import Field
-from sqlalchemy import false, func, select
+from sqlalchemy import false, func, literal, select
 
-from agent.store.schema import LlmRequest
+from agent.store.schema import LlmRequest, LlmUsage
 from rules.base import CENT, Candidate, Rule, RuleContext
 from rules.llm_prices import (
     GENAI_PRICES_SOURCE,
+    Group,
     LlmRuleConfig,
     Pricer,
     cost_of,
     currency_of,
     dec,
     grouped,
+    normalise,
     overlap_key,
     per_currency,
     price_evidence,
     requests_in_window,
+    seconds_between,
     subject,
 )
+from rules.queries import in_window
+from rules.usage_buckets import DEFAULT_APP, bucket_groups, logged_providers, warn_uncounted
+
+LOG = "request log"
+BUCKETS = "usage buckets (provider admin API)"
 
 
 class BatchInferenceConfig(LlmRuleConfig):
@@ -96,76 +104,130 @@ class BatchInference(Rule):
         realtime = grouped(ctx, [r.app], conditions=[func.coalesce(r.batch, false()) == false()])
         pricer = Pricer.for_rule(ctx, cfg, self.rule_id)
         for app in sorted(histogram, key=lambda a: a or ""):
-            per_hour = histogram[app]
-            requests = sum(per_hour.values())
-            start, inside = busiest_window(per_hour, cfg.window_hours)
-            share = Decimal(inside) / Decimal(requests)
-            declared = app in cfg.latency_insensitive_apps
-            # min_requests counts real requests: a sampled log holds log_sample_rate of them
-            estimated = Decimal(requests) / cfg.log_sample_rate
-            scheduled = estimated >= cfg.min_requests and share >= cfg.min_window_share
-            if not (declared or scheduled):
-                continue
             mine = [g for g in realtime if g.keys[0] == app]
-            now: dict[str, Decimal] = {}
-            batched: dict[str, Decimal] = {}
-            for g in mine:
-                cost, as_batch = cost_of(pricer, g), cost_of(pricer, g, batch=True)
-                currency = currency_of(pricer, g)
-                if cost is None or as_batch is None or currency is None:
-                    continue
-                now[currency] = now.get(currency, Decimal(0)) + cost
-                batched[currency] = batched.get(currency, Decimal(0)) + as_batch
-            realtime_requests = sum(g.n for g in mine)
-            end = (start + cfg.window_hours) % 24
-            why = (
-                "declared latency-insensitive"
-                if declared and not scheduled
-                else f"{share:.0%} of requests between {start:02d}:00 and {end:02d}:00 UTC"
-            )
-            for name, currency, cost in per_currency(subject(app), now):
-                saved = cost - batched[currency]
-                monthly = (ctx.monthly(saved) / cfg.log_sample_rate).quantize(CENT)
-                if monthly < cfg.min_monthly_savings:
-                    continue
-                yield Candidate(
-                    subject=name,
-                    title=f"{app}: scheduled LLM traffic on real-time pricing",
-                    recommendation=(
-                        f"Submit {app}'s calls as batch jobs (Bedrock batch inference, Vertex AI "
-                        f"batch prediction, OpenAI/Anthropic batch APIs) at about half the token "
-                        f"price: {why}, {realtime_requests} of {requests} on real-time pricing."
+            yield from self._judge(ctx, pricer, app, histogram[app], mine, cfg.log_sample_rate, LOG)
+        yield from self._buckets(ctx, pricer)
+
+    def _buckets(self, ctx: RuleContext, pricer: Pricer) -> Iterable[Candidate]:
+        """The same test on usage buckets: the hour of day from hourly buckets (weighted by
+        their request counts); daily buckets can only serve a declared app."""
+        cfg = self.config
+        assert isinstance(cfg, BatchInferenceConfig)
+        u = LlmUsage
+        buckets = bucket_groups(ctx)
+        warn_uncounted(ctx, buckets, "request counts to price the requests")
+        realtime = [g for g in buckets.groups if not g.batch]
+        app = func.coalesce(u.project_id, literal(DEFAULT_APP))
+        hour = func.extract("hour", u.bucket_start)
+        logged = logged_providers(ctx)
+        histogram: dict[str, dict[int, int]] = {}
+        for name, provider, h, count in ctx.conn.execute(
+            select(app, u.provider, hour, func.sum(u.requests))
+            .where(in_window(ctx, u.bucket_start), u.model.is_not(None))
+            .where(u.operation != "embeddings", u.requests.is_not(None))
+            .where(seconds_between(u.bucket_end, u.bucket_start) < 7200)  # hourly (float noise)
+            .group_by(app, u.provider, hour)
+        ):
+            if normalise(provider, "")[0] not in logged:
+                per_hour = histogram.setdefault(str(name), {})
+                per_hour[int(h)] = per_hour.get(int(h), 0) + int(count or 0)
+        for name in sorted({g.keys[0] for g in buckets.groups}):
+            mine = [g for g in realtime if g.keys[0] == name]
+            if name not in histogram and name not in cfg.latency_insensitive_apps:
+                if mine:
+                    ctx.warn(
+                        f"{name}: not judged — daily usage buckets hide the hour of day; set "
+                        'bucket_width = "1h" on its source, or list it in latency_insensitive_apps'
+                    )
+                continue
+            yield from self._judge(ctx, pricer, name, histogram.get(name, {}), mine, Decimal(1),
+                                   BUCKETS)  # fmt: skip
+
+    def _judge(
+        self,
+        ctx: RuleContext,
+        pricer: Pricer,
+        app: str | None,
+        per_hour: dict[int, int],
+        mine: list[Group],
+        scale: Decimal,
+        data: str,
+    ) -> Iterable[Candidate]:
+        """The finding for one app: its requests per hour of day, its real-time groups, and the
+        sample rate ``scale`` of the data (1 for complete buckets)."""
+        cfg = self.config
+        assert isinstance(cfg, BatchInferenceConfig)
+        requests = sum(per_hour.values()) or sum(g.n for g in mine)
+        if not requests:
+            return
+        start, inside = busiest_window(per_hour, cfg.window_hours) if per_hour else (0, 0)
+        share = Decimal(inside) / Decimal(requests)
+        declared = app in cfg.latency_insensitive_apps
+        # min_requests counts real requests: a sampled log holds log_sample_rate of them
+        estimated = Decimal(requests) / scale
+        scheduled = estimated >= cfg.min_requests and share >= cfg.min_window_share
+        if not (declared or scheduled):
+            return
+        now: dict[str, Decimal] = {}
+        batched: dict[str, Decimal] = {}
+        for g in mine:
+            cost, as_batch = cost_of(pricer, g), cost_of(pricer, g, batch=True)
+            currency = currency_of(pricer, g)
+            if cost is None or as_batch is None or currency is None:
+                continue
+            now[currency] = now.get(currency, Decimal(0)) + cost
+            batched[currency] = batched.get(currency, Decimal(0)) + as_batch
+        realtime_requests = sum(g.n for g in mine)
+        end = (start + cfg.window_hours) % 24
+        why = (
+            "declared latency-insensitive"
+            if declared and not scheduled
+            else f"{share:.0%} of requests between {start:02d}:00 and {end:02d}:00 UTC"
+        )
+        for name, currency, cost in per_currency(subject(app), now):
+            saved = cost - batched[currency]
+            monthly = (ctx.monthly(saved) / scale).quantize(CENT)
+            if monthly < cfg.min_monthly_savings:
+                continue
+            yield Candidate(
+                subject=name,
+                title=f"{app}: scheduled LLM traffic on real-time pricing",
+                recommendation=(
+                    f"Submit {app}'s calls as batch jobs (Bedrock batch inference, Vertex AI "
+                    f"batch prediction, OpenAI/Anthropic batch APIs) at about half the token "
+                    f"price: {why}, {realtime_requests} of {requests} on real-time pricing."
+                ),
+                monthly_savings=monthly,
+                currency=currency,
+                confidence="medium",
+                resource_id=overlap_key(app),
+                evidence={
+                    "app": app,
+                    "requests": requests,
+                    "estimated_requests": dec(estimated, "1"),
+                    "realtime_requests": realtime_requests,
+                    "window_start_hour_utc": start,
+                    "window_hours": cfg.window_hours,
+                    "requests_in_window": inside,
+                    "window_share": dec(share),
+                    "declared_latency_insensitive": declared,
+                    "realtime_cost_in_window": str(cost.quantize(CENT)),
+                    "batch_cost_in_window": str(batched[currency].quantize(CENT)),
+                    "savings_in_window": str(saved.quantize(CENT)),
+                    "batch_price_source": sorted(
+                        {
+                            f"{g.model}: price table batch price"
+                            if (p := pricer.lookup(g.provider, g.model)) and p.has_batch_price
+                            else f"{g.model}: batch_discount {cfg.batch_discount}"
+                            for g in mine
+                        }
                     ),
-                    monthly_savings=monthly,
-                    currency=currency,
-                    confidence="medium",
-                    resource_id=overlap_key(app),
-                    evidence={
-                        "app": app,
-                        "requests": requests,
-                        "estimated_requests": dec(estimated, "1"),
-                        "realtime_requests": realtime_requests,
-                        "window_start_hour_utc": start,
-                        "window_hours": cfg.window_hours,
-                        "requests_in_window": inside,
-                        "window_share": dec(share),
-                        "declared_latency_insensitive": declared,
-                        "realtime_cost_in_window": str(cost.quantize(CENT)),
-                        "batch_cost_in_window": str(batched[currency].quantize(CENT)),
-                        "savings_in_window": str(saved.quantize(CENT)),
-                        "batch_price_source": sorted(
-                            {
-                                f"{g.model}: price table batch price"
-                                if (p := pricer.lookup(g.provider, g.model)) and p.has_batch_price
-                                else f"{g.model}: batch_discount {cfg.batch_discount}"
-                                for g in mine
-                            }
-                        ),
-                        "log_sample_rate": str(cfg.log_sample_rate),
-                        "window_days": str(ctx.days),
-                        **price_evidence(pricer, mine),
-                        "formula": (
-                            "(realtime_cost − batch_cost) × 730 h / window hours / log_sample_rate"
-                        ),
-                    },
-                )
+                    "data": data,
+                    "log_sample_rate": str(scale),
+                    "window_days": str(ctx.days),
+                    **price_evidence(pricer, mine),
+                    "formula": (
+                        "(realtime_cost − batch_cost) × 730 h / window hours / log_sample_rate"
+                    ),
+                },
+            )

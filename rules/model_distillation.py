@@ -32,7 +32,7 @@ from decimal import ROUND_CEILING, Decimal
 from pydantic import Field
 from sqlalchemy import case, func
 
-from agent.store.schema import LlmRequest
+from agent.store.schema import LlmRequest, LlmUsage
 from rules.base import CENT, Candidate, Rule, RuleContext
 from rules.llm_prices import (
     GENAI_PRICES_SOURCE,
@@ -47,6 +47,10 @@ from rules.llm_prices import (
     price_evidence,
     subject,
 )
+from rules.usage_buckets import bucket_groups, warn_uncounted
+
+LOG = "request log"
+BUCKETS = "usage buckets (provider admin API; short outputs judged by each bucket's mean)"
 
 DEFAULT_SMALLER: dict[str, str] = {
     # Bedrock Model Distillation teacher → student pairs, and the same-family smaller tiers
@@ -120,6 +124,26 @@ class ModelDistillation(Rule):
             ctx, [r.app], extra=[short.label("short")], conditions=[r.operation != "embeddings"]
         )
         pricer = Pricer.for_rule(ctx, cfg, self.rule_id)
+        yield from self._judge(ctx, cfg, pricer, groups, cfg.log_sample_rate, LOG)
+        u = LlmUsage
+        # a bucket's requests count as short when their mean output is (no single sizes there)
+        short_mean = u.output_tokens < u.requests * cfg.short_output_tokens
+        buckets = bucket_groups(
+            ctx, extra=[func.sum(case((short_mean, u.requests), else_=0)).label("short")]
+        )
+        warn_uncounted(ctx, buckets, "request counts for the volume and the output sizes")
+        yield from self._judge(ctx, cfg, pricer, buckets.groups, Decimal(1), BUCKETS)
+
+    def _judge(
+        self,
+        ctx: RuleContext,
+        cfg: ModelDistillationConfig,
+        pricer: Pricer,
+        groups: list[Group],
+        scale: Decimal,
+        data: str,
+    ) -> Iterable[Candidate]:
+        """Candidates from ``groups`` (of a log sampled at ``scale``, or of buckets: 1)."""
         by_subject: dict[tuple[str | None, str | None, str], list[Group]] = {}
         for g in groups:
             by_subject.setdefault((g.keys[0], g.provider, g.model), []).append(g)
@@ -130,7 +154,7 @@ class ModelDistillation(Rule):
             if small_model is None:
                 continue
             n = sum(g.n for g in mine)
-            per_day = Decimal(n) / ctx.days / cfg.log_sample_rate
+            per_day = Decimal(n) / ctx.days / scale
             short_share = Decimal(sum(int(g.extra["short"] or 0) for g in mine)) / Decimal(n)
             if per_day < cfg.min_requests_per_day or short_share < cfg.min_short_share:
                 continue
@@ -152,7 +176,7 @@ class ModelDistillation(Rule):
             payback_days = break_even / per_day
             if payback_days > cfg.max_payback_days:
                 continue
-            monthly = (ctx.monthly(cost_large - cost_small) / cfg.log_sample_rate).quantize(CENT)
+            monthly = (ctx.monthly(cost_large - cost_small) / scale).quantize(CENT)
             if monthly < cfg.min_monthly_savings:
                 continue
             yield Candidate(
@@ -183,7 +207,8 @@ class ModelDistillation(Rule):
                     "distillation_cost": str(cfg.distillation_cost),
                     "break_even_requests": int(break_even),
                     "payback_days": dec(payback_days, "0.1"),
-                    "log_sample_rate": str(cfg.log_sample_rate),
+                    "data": data,
+                    "log_sample_rate": str(scale),
                     "window_days": str(ctx.days),
                     **price_evidence(pricer, mine),
                     "smaller_model_price": small.evidence(pricer.at),

@@ -35,7 +35,7 @@ from decimal import Decimal
 from pydantic import Field
 from sqlalchemy import case, func, or_
 
-from agent.store.schema import LlmRequest
+from agent.store.schema import LlmRequest, LlmUsage
 from rules.base import CENT, Candidate, Rule, RuleContext
 from rules.llm_prices import (
     GENAI_PRICES_SOURCE,
@@ -53,6 +53,10 @@ from rules.llm_prices import (
     seconds_between,
     subject,
 )
+from rules.usage_buckets import bucket_groups, warn_uncounted
+
+LOG = "request log"
+BUCKETS = "usage buckets (provider admin API; cold starts estimated: requests evenly spread)"
 
 
 class PromptCachingConfig(LlmRuleConfig):
@@ -101,6 +105,27 @@ class PromptCaching(Rule):
             extra=[func.sum(case((cold, 1), else_=0)).label("cold")],
         )
         pricer = Pricer.for_rule(ctx, cfg, self.rule_id)
+        yield from self._judge(ctx, cfg, pricer, groups, cfg.log_sample_rate, LOG)
+        u = LlmUsage
+        # Buckets hold no request times: requests are taken as evenly spread over a bucket,
+        # so the cache stays warm through it when they come at least once per TTL.
+        span = seconds_between(u.bucket_end, u.bucket_start) - 1  # SQLite: julianday float noise
+        even = u.requests * cfg.cache_ttl_seconds >= span
+        cold_in_buckets = func.sum(case((even, 1), else_=u.requests)).label("cold")
+        buckets = bucket_groups(ctx, extra=[cold_in_buckets])
+        warn_uncounted(ctx, buckets, "the mean prompt size and the gaps between requests")
+        yield from self._judge(ctx, cfg, pricer, buckets.groups, Decimal(1), BUCKETS)
+
+    def _judge(
+        self,
+        ctx: RuleContext,
+        cfg: PromptCachingConfig,
+        pricer: Pricer,
+        groups: list[Group],
+        scale: Decimal,
+        data: str,
+    ) -> Iterable[Candidate]:
+        """Candidates from ``groups`` (of a log sampled at ``scale``, or of buckets: 1)."""
         by_subject: dict[tuple[str | None, str | None, str], list[Group]] = {}
         for g in groups:
             by_subject.setdefault((g.keys[0], g.provider, g.model), []).append(g)
@@ -145,7 +170,7 @@ class PromptCaching(Rule):
                 moved += warm_reads - g.cache_read
                 written += writes
             saved = now - after
-            monthly = (ctx.monthly(saved) / cfg.log_sample_rate).quantize(CENT)
+            monthly = (ctx.monthly(saved) / scale).quantize(CENT)
             if monthly < cfg.min_monthly_savings:
                 continue
             yield Candidate(
@@ -177,7 +202,8 @@ class PromptCaching(Rule):
                     "cost_in_window": str(now.quantize(CENT)),
                     "cost_with_caching": str(after.quantize(CENT)),
                     "savings_in_window": str(saved.quantize(CENT)),
-                    "log_sample_rate": str(cfg.log_sample_rate),
+                    "data": data,
+                    "log_sample_rate": str(scale),
                     "window_days": str(ctx.days),
                     **price_evidence(pricer, mine),
                     "formula": (

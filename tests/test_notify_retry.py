@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.notify.retry import DeliveryError, PartlyDelivered, Retrier, RetryPolicy
-from agent.notify.secrets import MissingSecret, file_secret, redacting_logger
+from agent.secrets import MissingSecret, file_secret, redacting_logger
 
 
 def flaky(failures: list[DeliveryError]) -> tuple[list[int], Callable[[], str]]:

@@ -214,16 +214,12 @@ def test_status_json_shape_and_figures(engine: Engine, db_url: str, tmp_path: Pa
     # the existing sources table, its columns unchanged
     (src,) = s["sources"]
     assert src["source"] == "aws-cur" and src["requests (30 d)"] == 2 and src["cost"] == "$0.00"
+    none = {"cost": None, "metrics": None, "llm_requests": None, "llm_usage": None}
     assert s["freshness"] == [
-        {"source": "aws-cur", "cost": "2026-11-24T11:00:00", "metrics": None, "llm_requests": None},
-        {
-            "source": "aws-metrics",
-            "cost": None,
-            "metrics": "2026-11-25T10:00:00",
-            "llm_requests": None,
-        },
-        {"source": "gateway", "cost": None, "metrics": None, "llm_requests": "2026-11-24T23:59:01"},
-        {"source": "gcp-bq", "cost": "2026-11-20T00:00:00", "metrics": None, "llm_requests": None},
+        {"source": "aws-cur", **none, "cost": "2026-11-24T11:00:00"},
+        {"source": "aws-metrics", **none, "metrics": "2026-11-25T10:00:00"},
+        {"source": "gateway", **none, "llm_requests": "2026-11-24T23:59:01"},
+        {"source": "gcp-bq", **none, "cost": "2026-11-20T00:00:00"},
     ]
     age = s["daemon"].pop("heartbeat_age_seconds")
     assert 20 <= age < 80  # 20 s on the database's clock, plus however long the test took

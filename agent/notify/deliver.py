@@ -25,10 +25,10 @@ from sqlalchemy import Engine, insert, select
 from agent.config import Settings
 from agent.notify.email import send_email
 from agent.notify.retry import DeliveryError, PartlyDelivered, Retrier, RetryPolicy
-from agent.notify.secrets import MissingSecret
 from agent.notify.slack import send_bot, send_webhook
 from agent.redact import redact
 from agent.report.rendered import RenderedReport
+from agent.secrets import MissingSecret
 from agent.store.schema import Delivery
 
 log = logging.getLogger(__name__)

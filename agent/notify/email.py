@@ -25,9 +25,9 @@ from pydantic import SecretStr
 
 from agent.config import EmailConfig
 from agent.notify.retry import DeliveryError, PartlyDelivered, Retrier
-from agent.notify.secrets import MissingSecret, env_secret, file_secret, reveal
 from agent.redact import redact
 from agent.report.rendered import RenderedReport
+from agent.secrets import MissingSecret, env_secret, file_secret, reveal
 
 USERNAME_ENV = "COSTAGENT_SMTP_USERNAME"
 PASSWORD_ENV = "COSTAGENT_SMTP_PASSWORD"

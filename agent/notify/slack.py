@@ -30,10 +30,10 @@ from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 from agent.config import SlackConfig
 from agent.notify.retry import DeliveryError, PartlyDelivered, Retrier
-from agent.notify.secrets import redacting_logger, require_env_secret, reveal
 from agent.redact import redact
 from agent.report.rendered import RenderedReport
 from agent.report.slack import MAX_BLOCKS
+from agent.secrets import redacting_logger, require_env_secret, reveal
 
 # Slack ``error`` codes worth another try; every other ``ok: false`` is a configuration problem.
 TRANSIENT_ERRORS = frozenset(

@@ -43,7 +43,13 @@ _COST_JSON = frozenset({"tags", "x_raw"})
 @dataclass
 class LoadStats:
     rows: dict[str, int] = field(
-        default_factory=lambda: {"cost": 0, "metrics": 0, "llm_requests": 0, "resources": 0}
+        default_factory=lambda: {
+            "cost": 0,
+            "metrics": 0,
+            "llm_requests": 0,
+            "llm_usage": 0,
+            "resources": 0,
+        }
     )
     slices: list[str] = field(default_factory=list)
 
@@ -111,6 +117,7 @@ class Loader:
         self.progress = progress
         self.stats = LoadStats()
         self._seen_slices: set[str] = set()
+        self._seen_usage: set[str] = set()
         self._metrics_staged = False
         if self.dialect == "sqlite":
             # Bigger page cache for the bulk insert (this connection only).  Temporary storage
@@ -307,6 +314,35 @@ class Loader:
         if self.progress:
             self.progress(len(rows))
 
+    # -- LLM usage buckets -------------------------------------------------------------------
+    def replace_usage_slices(self, slices: Iterable[str]) -> None:
+        """Empty these ``llm_usage`` slices (a source's UTC days) before their buckets are
+        written, also when the API now reports nothing for a day: a restated bucket replaces
+        the old one, a re-run over the same window changes nothing."""
+        for s in slices:
+            key = f"usage:{s}"
+            if key in self._seen_usage:
+                continue
+            self._seen_usage.add(key)
+            self._lock(key)
+            self.conn.execute(text("DELETE FROM llm_usage WHERE x_slice = :s"), {"s": s})
+            self.stats.slices.append(key)
+
+    def write_llm_usage(self, table: pa.Table, source: str) -> None:
+        """Append usage buckets; their slices must have been replaced in this transaction."""
+        if table.num_rows == 0:
+            return
+        check_table(table)
+        fresh = set(pc.unique(table.column("x_slice")).to_pylist())
+        missing = {f"usage:{s}" for s in fresh} - self._seen_usage
+        if missing:  # a collector bug: appending to a slice it did not replace doubles it
+            raise ValueError(f"llm_usage slices not replaced first: {sorted(missing)[:3]}")
+        table = table.append_column("x_source", pa.array([source] * table.num_rows, pa.string()))
+        self.insert_table("llm_usage", table)
+        self.stats.rows["llm_usage"] += table.num_rows
+        if self.progress:
+            self.progress(table.num_rows)
+
     # -- inventory ---------------------------------------------------------------------------
     def write_resources(self, table: pa.Table, source: str) -> None:
         """Upsert snapshots: latest attributes win, first_seen/last_seen widen."""
@@ -378,6 +414,7 @@ class Loader:
             "cost": "cost_line_items",
             "metrics": "usage_metrics",
             "llm_requests": "llm_requests",
+            "llm_usage": "llm_usage",
             "resources": "resources",
         }
         big = [tables[k] for k, n in self.stats.rows.items() if n >= ANALYZE_ROWS and k in tables]

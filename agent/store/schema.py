@@ -209,6 +209,41 @@ class LlmRequest(Base):
     __table_args__ = (Index(None, "x_source", "ts"),)  # `status` freshness per source
 
 
+class LlmUsage(Base):
+    """LLM usage as a provider's admin API reports it: one row per time bucket and group.
+
+    OpenAI's and Anthropic's usage APIs give totals per bucket (an hour or a day) × model ×
+    project / workspace × API key × batch / service tier, not single requests.  Token counts
+    follow the store's one convention (the same as ``llm_requests``): ``input_tokens`` is every
+    input token — uncached, read from the cache and written to it — and ``cache_read_tokens`` /
+    ``cache_write_tokens`` are parts of it.  ``requests`` is NULL where the provider does not
+    count them (Anthropic).  ``x_slice`` (source and UTC day) is replaced as a whole, so a
+    bucket the API restates replaces the old one.
+    """
+
+    __tablename__ = "llm_usage"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    x_source: Mapped[str] = mapped_column(Name(128))
+    x_slice: Mapped[str] = mapped_column(Name(256), index=True)
+    bucket_start: Mapped[datetime] = mapped_column(DateTime())
+    bucket_end: Mapped[datetime] = mapped_column(DateTime())
+    provider: Mapped[str] = mapped_column(Name(64))
+    operation: Mapped[str] = mapped_column(Name(16))
+    model: Mapped[str | None] = mapped_column(Name(256))
+    project_id: Mapped[str | None] = mapped_column(Name(256))
+    api_key_id: Mapped[str | None] = mapped_column(Name(256))
+    batch: Mapped[bool | None] = mapped_column(Boolean)
+    service_tier: Mapped[str | None] = mapped_column(Name(64))
+    requests: Mapped[int | None] = mapped_column(BigInteger)
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cache_write_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index(None, "x_source", "bucket_start"),)  # `status` freshness
+
+
 class Finding(Base):
     """A savings finding; its fingerprint (rule id + subject) is stable across runs."""
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from collectors.formats.common import Where
 
-Target = Literal["cost", "metrics", "llm_requests", "resources"]
+Target = Literal["cost", "metrics", "llm_requests", "llm_usage", "resources"]
 
 
 class FormatReader(ABC):

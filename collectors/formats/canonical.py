@@ -86,6 +86,27 @@ LLM_REQUEST_SCHEMA = pa.schema(
     ]
 )
 
+#: The admin APIs' bucketed usage (see agent.store.schema.LlmUsage for the token convention).
+LLM_USAGE_SCHEMA = pa.schema(
+    [
+        ("x_slice", pa.string()),
+        ("bucket_start", TIMESTAMP),
+        ("bucket_end", TIMESTAMP),
+        ("provider", pa.string()),
+        ("operation", pa.string()),
+        ("model", pa.string()),
+        ("project_id", pa.string()),
+        ("api_key_id", pa.string()),
+        ("batch", pa.bool_()),
+        ("service_tier", pa.string()),
+        ("requests", pa.int64()),
+        ("input_tokens", pa.int64()),
+        ("cache_read_tokens", pa.int64()),
+        ("cache_write_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+    ]
+)
+
 RESOURCE_SCHEMA = pa.schema(
     [
         ("resource_id", pa.string()),
@@ -101,6 +122,7 @@ SCHEMAS = {
     "cost": COST_SCHEMA,
     "metrics": METRIC_SCHEMA,
     "llm_requests": LLM_REQUEST_SCHEMA,
+    "llm_usage": LLM_USAGE_SCHEMA,
     "resources": RESOURCE_SCHEMA,
 }
 

@@ -1,9 +1,10 @@
-"""Delivery secrets: read from the environment or a file, held as ``SecretStr``, kept out of logs.
+"""Secrets: read from the environment or a file, held as ``SecretStr``, kept out of logs.
 
-The SMTP password, the Slack bot token and the webhook URL (whose path is the credential) are
-read only when a report is sent, so a missing one is a failed delivery naming the variable to
-set, never a crash at start-up.  ``RedactSecrets`` scrubs them from log records of third-party
-clients (slack_sdk logs the webhook URL at DEBUG).
+Core, for every stage: delivery secrets (the SMTP password, the Slack bot token and the webhook
+URL, whose path is the credential) are read only when a report is sent, and API keys (the
+OpenAI and Anthropic admin keys) only when their source runs, so a missing one is a failed
+delivery or source naming the variable to set, never a crash at start-up.  ``RedactSecrets``
+scrubs them from log records of third-party clients (slack_sdk logs the webhook URL at DEBUG).
 """
 
 from __future__ import annotations

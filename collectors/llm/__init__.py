@@ -1,0 +1,1 @@
+"""LLM usage and spend from the providers' own APIs (OpenAI, Anthropic admin APIs)."""
