@@ -75,6 +75,10 @@ url = "sqlite:///costagent.db"
 # [[sources]]
 # name = "anthropic"
 # type = "anthropic_usage"           # Anthropic Usage & Cost API; key in $ANTHROPIC_ADMIN_KEY
+#
+# [[sources]]
+# name = "gateway"
+# type = "litellm_db"                # LiteLLM proxy's spend logs; DSN in $LITELLM_DATABASE_URL
 
 [classification]
 # Tag whose value names the workload (inference, training, vector_storage, other; synonyms

@@ -88,6 +88,7 @@ def _load_builtin() -> None:
     import collectors.gcp.billing_export
     import collectors.gcp.vertex
     import collectors.llm.anthropic_usage
+    import collectors.llm.litellm_db
     import collectors.llm.openai_usage  # noqa: F401
     from collectors import local_files  # noqa: F401
 
