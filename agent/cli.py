@@ -298,7 +298,7 @@ def import_(
         typer.Option(
             "--format",
             help="Skip detection: focus, aws_cur2, aws_cur_legacy, aws_cur_legacy_parquet, "
-            "gcp_billing, usage_metrics, llm_requests, inventory.",
+            "gcp_billing, usage_metrics, llm_requests, otel_spans, inventory.",
         ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,

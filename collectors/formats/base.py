@@ -95,5 +95,6 @@ def _load_builtin() -> None:
         gcp_billing,
         inventory,
         llm_requests,
+        otel_spans,
         usage_metrics,
     )
