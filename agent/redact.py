@@ -35,6 +35,7 @@ _NAMES = (
     r"client_?secret|private_?key|refresh_?token|access_?token|api_?key|x-api-key|"
     r"admin_?key|auth_?token|token|secret|signature|credential"
 )
+_B64 = "[A-Za-z0-9+/]"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # PEM private keys (GCP service account files), as lines or JSON-escaped "\n"
     (
@@ -59,7 +60,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bsk-(?:ant-|proj-|admin-)?[A-Za-z0-9_-]{20,}"), MASK),  # OpenAI, Anthropic
     (re.compile(r"(?i)\bAUTH\s+(?:PLAIN|LOGIN|XOAUTH2)\s+\S+"), f"AUTH {MASK}"),  # SMTP
     (re.compile(r"://([^/:@\s]+):([^@/\s]+)@"), rf"://\1:{MASK}@"),  # user:password@host
-    (re.compile(r"\b[A-Za-z0-9+/]{40}\b"), MASK),  # AWS secret access keys
+    # AWS secret access keys: exactly 40 base64 characters standing alone (a longer run of
+    # letters and slashes is a path such as …/AWSLogs/<account>/BedrockModelInvocationLogs/)
+    (re.compile(rf"(?<!{_B64})[A-Za-z0-9+]{_B64}{{38}}[A-Za-z0-9+](?!{_B64})"), MASK),
     # long base64 runs (session tokens), also percent-encoded; "_", "-" and "." end a run, so
     # file paths and ARNs stay readable
     (re.compile(r"(?:[A-Za-z0-9+/=]|%[0-9A-Fa-f]{2}){100,}"), MASK),

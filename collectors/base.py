@@ -80,6 +80,7 @@ def source_types() -> dict[str, type[Any]]:
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register decorators.
+    import collectors.aws.bedrock_logs
     import collectors.aws.cost_explorer
     import collectors.aws.data_exports
     import collectors.aws.inventory
