@@ -256,20 +256,24 @@ def run_import(parquet: Path, db: Path) -> tuple[float, float]:
     return secs, int(hwm[-1].split("=")[1]) / 1024
 
 
-def bare_executemany(src_db: Path, dst_db: Path, chunk: int = 100_000) -> tuple[float, int]:
-    """Seconds spent in sqlite3.executemany for the same rows into an equivalent table."""
+def bare_executemany(
+    src_db: Path, dst_db: Path, chunk: int = 100_000, table: str = "cost_line_items"
+) -> tuple[float, int]:
+    """Seconds spent in sqlite3.executemany for the same rows of ``table`` into an equivalent
+    table (same DDL and indexes)."""
     src = sqlite3.connect(src_db)
     ddl = [
         r[0]
         for r in src.execute(
-            "SELECT sql FROM sqlite_master WHERE tbl_name = 'cost_line_items' AND sql IS NOT NULL "
-            "ORDER BY type DESC"
+            "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL "
+            "ORDER BY type DESC",
+            (table,),
         )
     ]
-    cols = [r[1] for r in src.execute("PRAGMA table_info(cost_line_items)") if r[1] != "id"]
+    cols = [r[1] for r in src.execute(f"PRAGMA table_info({table})") if r[1] != "id"]
     # Columns no row fills are left out, as the loader leaves them (NULL is their default).
     filled = src.execute(
-        "SELECT " + ", ".join(f"MAX({c} IS NOT NULL)" for c in cols) + " FROM cost_line_items"
+        "SELECT " + ", ".join(f"MAX({c} IS NOT NULL)" for c in cols) + f" FROM {table}"
     ).fetchone()
     cols = [c for c, f in zip(cols, filled, strict=True) if f]
     dst = sqlite3.connect(dst_db)
@@ -279,10 +283,8 @@ def bare_executemany(src_db: Path, dst_db: Path, chunk: int = 100_000) -> tuple[
     for stmt in ddl:
         dst.execute(stmt)
     dst.commit()
-    insert = (
-        f"INSERT INTO cost_line_items ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-    )
-    cur = src.execute(f"SELECT {', '.join(cols)} FROM cost_line_items")
+    insert = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    cur = src.execute(f"SELECT {', '.join(cols)} FROM {table}")
     spent, n = 0.0, 0
     dst.execute("BEGIN")
     while True:

@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from agent.store.bounds import check_table
 from agent.store.daily import refresh as refresh_daily
-from agent.store.schema import COST_COLUMNS, LlmRequest, Resource
+from agent.store.schema import COST_COLUMNS, Resource
 from agent.workloads import Classifier
 
 Progress = Callable[[int], None]
@@ -191,13 +191,13 @@ class Loader:
         else:
             self._executemany_sqlite(name, table)
 
-    def _executemany_sqlite(self, name: str, table: pa.Table) -> None:
+    def _executemany_sqlite(self, name: str, table: pa.Table, verb: str = "INSERT") -> None:
         # Python row tuples cost ~70 bytes a value; converting a slice at a time keeps a
         # 65k-row batch of 60 columns from holding 4 million objects at once.
         for start in range(0, table.num_rows, SQLITE_CHUNK_ROWS):
-            self._executemany_sqlite_chunk(name, table.slice(start, SQLITE_CHUNK_ROWS))
+            self._executemany_sqlite_chunk(name, table.slice(start, SQLITE_CHUNK_ROWS), verb)
 
-    def _executemany_sqlite_chunk(self, name: str, table: pa.Table) -> None:
+    def _executemany_sqlite_chunk(self, name: str, table: pa.Table, verb: str) -> None:
         # Columns null in every row of the chunk are left out (the default is NULL): a FOCUS or
         # CUR row leaves most of the ~80 columns empty, and each bound None costs as much as a
         # value.
@@ -221,7 +221,7 @@ class Loader:
         cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(
-                f"INSERT INTO {name} ({names}) VALUES ({marks})", zip(*columns, strict=True)
+                f"{verb} INTO {name} ({names}) VALUES ({marks})", zip(*columns, strict=True)
             )
         finally:
             cursor.close()
@@ -299,20 +299,30 @@ class Loader:
 
     # -- LLM requests ------------------------------------------------------------------------
     def write_llm_requests(self, table: pa.Table, source: str) -> None:
-        """Insert calls not seen before (their key is stable across re-imports)."""
+        """Insert calls not seen before (their key is stable across re-imports), on the fast
+        path: ``INSERT OR IGNORE`` by executemany on SQLite; on PostgreSQL ``COPY`` into a
+        staging table, then one ``INSERT … SELECT … ON CONFLICT DO NOTHING``."""
         if table.num_rows == 0:
             return
         check_table(table)
-        rows = table.to_pylist()
-        for r in rows:
-            r["x_source"] = source
-        stmt = self._insert(LlmRequest.__table__).on_conflict_do_nothing(
-            index_elements=["x_request_key"]
-        )
-        self.conn.execute(stmt, rows)
-        self.stats.rows["llm_requests"] += len(rows)
+        table = table.append_column("x_source", pa.array([source] * table.num_rows, pa.string()))
+        if self.dialect == "postgresql":
+            names = ", ".join(table.column_names)
+            self.conn.exec_driver_sql(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS _stage_llm_requests "
+                "(LIKE llm_requests INCLUDING DEFAULTS) ON COMMIT DROP"
+            )
+            self.conn.exec_driver_sql("TRUNCATE _stage_llm_requests")
+            self._copy_pg("_stage_llm_requests", table)
+            self.conn.exec_driver_sql(
+                f"INSERT INTO llm_requests ({names}) SELECT {names} FROM _stage_llm_requests "
+                "ON CONFLICT (x_request_key) DO NOTHING"
+            )
+        else:
+            self._executemany_sqlite("llm_requests", table, verb="INSERT OR IGNORE")
+        self.stats.rows["llm_requests"] += table.num_rows
         if self.progress:
-            self.progress(len(rows))
+            self.progress(table.num_rows)
 
     # -- LLM usage buckets -------------------------------------------------------------------
     def replace_usage_slices(self, slices: Iterable[str]) -> None:

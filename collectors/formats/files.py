@@ -35,6 +35,7 @@ from collectors.formats.deliveries import is_period_folder, select_local
 
 BATCH_ROWS = 16_384
 JSON_BATCH_ROWS = 20_000
+JSON_BATCH_BYTES = 16 << 20
 CSV_BLOCK_BYTES = 8 << 20
 NULL_TEXTS = ["NULL", "null", ""]
 DATA_SUFFIXES = (
@@ -200,7 +201,7 @@ def columns_of(path: Path) -> list[str]:
             if not header:
                 raise InputError(str(path), "empty file: no header line")
             return header
-        for _, obj in _json_objects(path):
+        for _, obj, _ in _json_objects(path):
             return list(obj)
         raise InputError(str(path), "empty file: no JSON object")
     except UnicodeDecodeError:
@@ -334,8 +335,8 @@ def _decoded_lines(fh: IO[bytes]) -> Iterator[str]:
         first = False
 
 
-def _json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(data row, object) for each non-blank line; row numbers are line numbers.
+def _json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any], int]]:
+    """(data row, object, bytes of its line) for each non-blank line; rows are line numbers.
 
     Lines are read with a bound (:data:`agent.store.bounds.JSON_LINE_BYTES`), so one huge line
     cannot take the memory a whole file would."""
@@ -365,7 +366,7 @@ def _json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     raise InputError(str(path), problem, lineno) from None
                 if not isinstance(obj, dict):
                     raise InputError(str(path), "each line must be a JSON object", lineno)
-                yield lineno, obj
+                yield lineno, obj, len(raw)
     except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
         raise InputError(str(path), f"{_CORRUPT}: {_short(exc)}", lineno + 1) from None
 
@@ -407,7 +408,8 @@ def _jsonl(path: Path, columns: list[str] | None) -> Iterator[RawBatch]:
     keys: dict[str, None] = dict.fromkeys(columns or [])
     first_line = 1
     last_line = 0
-    for lineno, obj in _json_objects(path):
+    size = 0
+    for lineno, obj, nbytes in _json_objects(path):
         if not records:
             first_line = lineno
         if columns is None:
@@ -415,11 +417,14 @@ def _jsonl(path: Path, columns: list[str] | None) -> Iterator[RawBatch]:
         # Rows are numbered by line; blank lines would shift a batch-relative index.
         if lineno != last_line + 1 and records:
             yield RawBatch(_records_to_batch(records, list(keys)), Where(str(path), first_line - 1))
-            records, first_line = [], lineno
+            records, first_line, size = [], lineno, 0
         records.append(obj)
         last_line = lineno
-        if len(records) >= JSON_BATCH_ROWS:
+        size += nbytes
+        # rows or bytes, whichever comes first: a line of an OTLP export holds a whole batch of
+        # spans, and 20,000 of them would be the whole file in memory at once
+        if len(records) >= JSON_BATCH_ROWS or size >= JSON_BATCH_BYTES:
             yield RawBatch(_records_to_batch(records, list(keys)), Where(str(path), first_line - 1))
-            records = []
+            records, size = [], 0
     if records:
         yield RawBatch(_records_to_batch(records, list(keys)), Where(str(path), first_line - 1))
