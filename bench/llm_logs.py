@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import bare_executemany, run_import
+from bench.ingest import bare_executemany, print_comparison, run_import
 
 SPANS_PER_LINE = 100
 MODELS = [("openai", "gpt-4o-2024-08-06"), ("anthropic", "claude-sonnet-4-20250514"),
@@ -92,10 +92,7 @@ def main() -> None:
         bare, n = bare_executemany(db, folder / "bare.db", table="llm_requests")
         if n != args.rows:
             sys.exit(f"stored {n} rows, expected {args.rows}")
-        print(f"costagent import:         {args.rows / secs:12,.0f} rows/s  ({secs:.2f} s)")
-        print(f"bare sqlite3.executemany: {n / bare:12,.0f} rows/s  ({bare:.2f} s, insert only)")
-        print(f"ratio (import time / bare insert time): {secs / bare:.2f}x   (target <= 2.0)")
-        print(f"peak RSS of the import process: {rss:.0f} MB")
+        print_comparison(n, secs, bare, rss, "(target: flat in the file size)")
 
 
 if __name__ == "__main__":

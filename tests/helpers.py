@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from agent.cli import app
 from agent.store.money import money_sum
-from agent.store.schema import CostLineItem
+from agent.store.schema import CostLineItem, LlmRequest
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> Any:
@@ -30,3 +30,17 @@ def cost_snapshot(engine: Engine) -> tuple[int, Decimal | None, Decimal | None, 
             select(c.x_slice, func.count()).group_by(c.x_slice).order_by(c.x_slice)
         ).all()
     return n, billed, effective, [tuple(s) for s in slices]
+
+
+#: The ``llm_requests`` columns the request-log source tests compare, in this order.
+LLM_REQUEST_COLUMNS = (
+    "ts", "provider", "model", "operation", "app", "input_tokens", "output_tokens",
+    "cache_read_tokens", "prompt_hash", "latency_ms", "x_source",
+)  # fmt: skip
+
+
+def llm_request_rows(engine: Engine, columns: tuple[str, ...] = LLM_REQUEST_COLUMNS) -> list[Any]:
+    """The stored LLM requests as tuples of ``columns``, oldest first."""
+    with engine.connect() as conn:
+        query = select(*(getattr(LlmRequest, c) for c in columns)).order_by(LlmRequest.ts)
+        return [tuple(row) for row in conn.execute(query)]

@@ -15,13 +15,13 @@ from datetime import datetime
 from typing import Any
 
 import boto3
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from agent.config import load_settings
 from agent.pipeline import SourceOutcome, collect_all
-from agent.store.schema import LlmRequest
 from collectors.aws.bedrock_logs import model_of
 from collectors.base import validate_source
+from tests.helpers import llm_request_rows
 
 BUCKET = "acme-bedrock-logs"
 ACCOUNT = "123456789012"
@@ -73,15 +73,20 @@ def run(engine: Engine, url: str, **extra: Any) -> SourceOutcome:
 
 
 def stored(engine: Engine) -> list[tuple[Any, ...]]:
-    r = LlmRequest
-    with engine.connect() as conn:
-        return [
-            tuple(row)
-            for row in conn.execute(
-                select(r.ts, r.provider, r.model, r.operation, r.app, r.input_tokens,
-                       r.output_tokens, r.cache_read_tokens, r.latency_ms).order_by(r.ts)
-            )
-        ]  # fmt: skip
+    return llm_request_rows(
+        engine,
+        (
+            "ts",
+            "provider",
+            "model",
+            "operation",
+            "app",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "latency_ms",
+        ),
+    )
 
 
 def test_invocation_logs_are_read_once_in_the_store_convention(aws: str, engine: Engine) -> None:

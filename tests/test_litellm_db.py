@@ -17,14 +17,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, text
 
 from agent.config import load_settings
 from agent.pipeline import SourceOutcome, collect_all
 from agent.store.engine import normalise_url
-from agent.store.schema import LlmRequest
 from collectors.base import validate_source
 from tests.conftest import pg_base_url
+from tests.helpers import llm_request_rows
 
 NOW = datetime.now().replace(microsecond=0) - timedelta(hours=1)
 
@@ -141,16 +141,7 @@ def run(engine: Engine, schema: str, **extra: Any) -> SourceOutcome:
 
 
 def stored(engine: Engine) -> list[tuple[Any, ...]]:
-    q = LlmRequest
-    with engine.connect() as conn:
-        return [
-            tuple(r)
-            for r in conn.execute(
-                select(q.ts, q.provider, q.model, q.operation, q.app, q.input_tokens,
-                       q.output_tokens, q.cache_read_tokens, q.prompt_hash, q.latency_ms,
-                       q.x_source).order_by(q.ts)
-            )
-        ]  # fmt: skip
+    return llm_request_rows(engine)
 
 
 def test_spend_logs_are_stored_in_the_store_convention(

@@ -14,10 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from agent.store.schema import LlmRequest
-from tests.helpers import cli
+from tests.helpers import cli, llm_request_rows
 
 T0 = datetime(2026, 11, 20, 9, 30)
 NANOS = int((T0 - datetime(1970, 1, 1)).total_seconds()) * 10**9
@@ -85,16 +84,7 @@ GOOD = (
 
 
 def stored(engine: Engine) -> list[tuple[Any, ...]]:
-    r = LlmRequest
-    with engine.connect() as conn:
-        return [
-            tuple(row)
-            for row in conn.execute(
-                select(r.ts, r.provider, r.model, r.operation, r.app, r.input_tokens,
-                       r.output_tokens, r.cache_read_tokens, r.prompt_hash, r.latency_ms,
-                       r.x_source).order_by(r.ts)
-            )
-        ]  # fmt: skip
+    return llm_request_rows(engine)
 
 
 def test_genai_spans_become_requests_in_the_store_convention(

@@ -20,8 +20,10 @@ The limits are far past anything a real bill carries and well inside what every 
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,6 +46,33 @@ ID_COLUMNS = frozenset(
     {"resource_id", "billing_account_id", "sub_account_id", "metric", "stat", "x_line_key"}
 )
 ID_CHARS = 512
+
+
+NOT_WHOLE = "a whole number"
+NOT_A_COUNT = f"a count between 0 and {COUNT_LIMIT_TEXT}"
+
+
+def checked_count(value: Any, text: bool = False) -> int:
+    """``value`` as a count ``0 ≤ n < 10¹⁵``: an int, or a float or Decimal that is whole (and,
+    with ``text``, decimal digits — OTLP/JSON writes 64-bit integers as strings).  Otherwise
+    ``ValueError`` saying what it is not (:data:`NOT_WHOLE`, :data:`NOT_A_COUNT`); the range is
+    checked before ``int()``, so a ``Decimal('1e100000000')`` never becomes a huge integer."""
+    if text and isinstance(value, str):
+        digits = value.strip()
+        if not digits.lstrip("-").isdigit():
+            raise ValueError(NOT_WHOLE)
+        if len(digits) > 20:
+            raise ValueError(NOT_A_COUNT)
+        value = int(digits)
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError(NOT_WHOLE)
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise ValueError(NOT_WHOLE)
+    if isinstance(value, Decimal) and not (value.is_finite() and value == value.to_integral()):
+        raise ValueError(NOT_WHOLE)
+    if not 0 <= value < COUNT_LIMIT:
+        raise ValueError(NOT_A_COUNT)
+    return int(value)
 
 
 class ValueRejected(ValueError):

@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 from sqlalchemy import Connection, Engine
 
-from agent.store.bounds import COUNT_LIMIT, EARLIEST, LATEST
+from agent.store.bounds import EARLIEST, LATEST, checked_count
 from agent.store.state import get_state, put_state
 from collectors.aws.session import AwsContext, AwsSourceConfig, call
 from collectors.base import CollectResult, SourceConfig, register
@@ -250,8 +250,7 @@ def _json_values(text: str, key: str) -> Iterator[Any]:
 def _count(value: Any, where: str, field: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadRecord(f"{where}: {field} = {value!r} is not a token count")
-    if not 0 <= value < COUNT_LIMIT:
-        raise BadRecord(f"{where}: {field} = {value!r} is not a count between 0 and 10^15")
-    return value
+    try:
+        return checked_count(value)
+    except ValueError as exc:
+        raise BadRecord(f"{where}: {field} = {value!r} is not {exc}") from None

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from agent.store.bounds import COUNT_LIMIT, EARLIEST, LATEST
+from agent.store.bounds import EARLIEST, LATEST, checked_count
 from collectors.formats.base import FormatReader, Target, register_format
 from collectors.formats.canonical import LLM_REQUEST_SCHEMA, conform
 from collectors.formats.common import Where
@@ -88,16 +88,9 @@ class _Line:
             if value is None:
                 continue
             try:
-                n = int(value) if not isinstance(value, bool | float) else None
-            except (TypeError, ValueError):
-                n = None
-            if isinstance(value, float) and value.is_integer():
-                n = int(value)
-            if n is None:
-                raise self.fail(name, f"{value!r} is not a token count")
-            if not 0 <= n < COUNT_LIMIT:
-                raise self.fail(name, f"{value!r} is not a count between 0 and 10^15")
-            return n
+                return checked_count(value, text=True)  # intValue is a string in OTLP/JSON
+            except ValueError as exc:
+                raise self.fail(name, f"{value!r} is not {exc}") from None
         return None
 
     def time(self, span: dict[str, Any], name: str) -> datetime | None:

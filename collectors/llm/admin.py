@@ -28,7 +28,7 @@ from pydantic import Field, SecretStr
 from sqlalchemy import Connection, Engine
 
 from agent.secrets import MissingSecret, env_secret, file_secret
-from agent.store.bounds import COUNT_LIMIT, EARLIEST, LATEST, MONEY_LIMIT, QUANTITY_LIMIT
+from agent.store.bounds import EARLIEST, LATEST, MONEY_LIMIT, QUANTITY_LIMIT, checked_count
 from agent.store.state import get_state, put_state
 from collectors.base import CollectResult, SourceConfig
 from collectors.http_api import ApiError, JsonApi
@@ -82,14 +82,10 @@ class Bucket:
         value = obj.get(field)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | Decimal):
-            raise self.fail(label or field, value, "a whole number")
-        if isinstance(value, Decimal) and (not value.is_finite() or value != value.to_integral()):
-            raise self.fail(label or field, value, "a whole number")
-        # the range first: int() of a Decimal such as 1e100000000 would build 10^8 digits
-        if not 0 <= value < COUNT_LIMIT:
-            raise self.fail(label or field, value, "a count between 0 and 10^15")
-        return int(value)
+        try:
+            return checked_count(value)
+        except ValueError as exc:
+            raise self.fail(label or field, value, str(exc)) from None
 
     def quantity(self, obj: Mapping[str, Any], field: str) -> float | None:
         """A usage quantity: finite, ``|x| < 10²⁴``, or None when absent."""

@@ -28,15 +28,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 from sqlalchemy import Engine, create_engine, text
 
 from agent.secrets import MissingSecret, env_secret
-from agent.store.bounds import COUNT_LIMIT, EARLIEST, LATEST
+from agent.store.bounds import EARLIEST, LATEST, checked_count
 from agent.store.engine import normalise_url
 from agent.store.state import get_state, put_state
 from collectors.base import CollectResult, SourceConfig, register
@@ -150,7 +149,7 @@ class LiteLlmDbCollector:
         if state and state.get("newest"):
             newest = datetime.fromisoformat(state["newest"])
             return newest - timedelta(minutes=self.config.overlap_minutes)
-        today = datetime.combine(datetime.now().date(), datetime.min.time())
+        today = datetime.combine(datetime.now(UTC).date(), datetime.min.time())  # LiteLLM: UTC
         return today - timedelta(days=self.config.initial_days - 1)
 
     def _page(
@@ -255,10 +254,7 @@ def _count(value: Any, where: str, field: str) -> int | None:
     """A token count as LiteLLM stored it (None when absent); anything else fails the run."""
     if value is None:
         return None
-    numeric = isinstance(value, int | float) and not isinstance(value, bool)
-    if not numeric or not math.isfinite(value) or value != int(value):
-        raise ValueError(f"{where}: {field} = {value!r} is not a token count")
-    n = int(value)
-    if not 0 <= n < COUNT_LIMIT:
-        raise ValueError(f"{where}: {field} = {value!r} is not a count between 0 and 10^15")
-    return n
+    try:
+        return checked_count(value)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {field} = {value!r} is not {exc}") from None
