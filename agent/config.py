@@ -327,6 +327,14 @@ class DaemonConfig(_Strict):
         return self
 
 
+class AnalysisConfig(_Strict):
+    """``[analysis]``: what the rules look at, for ``analyze``, ``compare`` and the daemon alike."""
+
+    window_days: int = Field(
+        default=30, ge=1, le=366, description="days of data the rules look at (ending today)"
+    )
+
+
 class LlmRequestsConfig(_Strict):
     """``[llm_requests]``: facts about the LLM request log and its prices, shared by every stage
     that reads the log.
@@ -378,6 +386,7 @@ class Settings(BaseSettings):
     classification: ClassificationConfig = ClassificationConfig()
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
     llm_requests: LlmRequestsConfig = LlmRequestsConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
     report: ReportConfig = ReportConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     daemon: DaemonConfig = DaemonConfig()
