@@ -304,7 +304,7 @@ def import_(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Import export files. Each billing slice in them replaces the stored one, atomically."""
-    from agent.importer import import_paths
+    from collectors.importer import import_paths
 
     with errors():
         engine = _engine(create=True)
@@ -1010,10 +1010,10 @@ def demo(
     from sqlalchemy import text
 
     from agent.demo import DATA_DIR, DEMO_APPLICATION_ID, demo_config, demo_settings, not_ours
-    from agent.importer import import_paths
     from agent.render_summary import print_summary
     from agent.store.engine import open_store
     from agent.summary import build_summary
+    from collectors.importer import import_paths
     from rules.base import configured_rules
     from rules.engine import analyze, end_of_data, list_findings
 

@@ -9,15 +9,32 @@ and the missing *previous* fire time (:func:`previous_fire`, for catching up aft
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel
 
-from agent.config import JOB_NAMES, ConfigError, Settings
+from agent.validation import ConfigError
 
 
-def timezone_of(settings: Settings) -> ZoneInfo:
+class _Report(Protocol):
+    @property
+    def timezone(self) -> str: ...
+
+
+class Scheduled(Protocol):
+    """What the schedule functions read from the settings (the settings model validates its
+    expressions with :func:`cron_trigger`, so this module cannot import it)."""
+
+    @property
+    def report(self) -> _Report: ...
+
+    @property
+    def schedule(self) -> BaseModel: ...
+
+
+def timezone_of(settings: Scheduled) -> ZoneInfo:
     try:
         return ZoneInfo(settings.report.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -98,18 +115,18 @@ def cron_trigger(expr: str, timezone: Any) -> Any:
     )
 
 
-def triggers(settings: Settings) -> dict[str, Any]:
+def triggers(settings: Scheduled) -> dict[str, Any]:
     """The enabled jobs' cron triggers, in the configured time zone (``"off"`` jobs left out)."""
     tz = timezone_of(settings)
     out: dict[str, Any] = {}
-    for name in JOB_NAMES:
+    for name in type(settings.schedule).model_fields:  # one field per job, in job order
         expr = getattr(settings.schedule, name)
         if expr != "off":
             out[name] = cron_trigger(expr, tz)
     return out
 
 
-def next_runs(settings: Settings, now: datetime | None = None) -> dict[str, datetime | None]:
+def next_runs(settings: Scheduled, now: datetime | None = None) -> dict[str, datetime | None]:
     """When each enabled job runs next (aware, in the configured zone), daemon or not."""
     now = now or datetime.now(timezone_of(settings))
     return {name: t.get_next_fire_time(None, now) for name, t in triggers(settings).items()}

@@ -31,7 +31,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +98,6 @@ def me() -> Holder:
         user = str(os.getuid())
     pid = os.getpid()
     return Holder(f"{user}@{host} pid {pid}", host, pid, process_key=process_key(pid))
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 # -- what identifies a process beyond its pid (Linux /proc; None elsewhere) ------------------

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 
 from agent.config import Settings
 from agent.redact import redact
-from agent.store.schema import CollectionRun
-from collectors.base import CollectResult, collector_for
+from agent.store.clock import utcnow
+from agent.store.runs import CollectResult, record_run
+from collectors.base import collector_for
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def collect_all(
     for config in settings.sources:
         if only and config.name != only:
             continue
-        started = _now()
+        started = utcnow()
         try:
             result = collector_for(config).collect(engine, settings, since=since, until=until)
         except Exception as exc:
@@ -74,10 +75,6 @@ def collect_all(
     return outcomes
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def _record(
     engine: Engine,
     source: str,
@@ -87,28 +84,8 @@ def _record(
     result: CollectResult | None,
     error: str | None,
 ) -> None:
-    details = dict(result.details) if result else {}
-    if result and result.warnings:
-        details["warnings"] = list(result.warnings)
-    window = result.window if result and result.window else (None, None)
     try:
         with engine.begin() as conn:
-            conn.execute(
-                insert(CollectionRun).values(
-                    source=source,
-                    kind=kind,
-                    window_start=window[0],
-                    window_end=window[1],
-                    slices=list(result.slices) if result else None,
-                    rows=result.rows if result else 0,
-                    status=status,
-                    error=error[:2000] if error else None,
-                    started_at=started,
-                    finished_at=_now(),
-                    api_requests=result.api_requests if result else 0,
-                    api_cost=Decimal(result.api_cost) if result else Decimal(0),
-                    details=details or None,
-                )
-            )
+            record_run(conn, source, kind, started, status, result, error)
     except Exception as exc:  # the store itself failing must not hide the source's outcome
         log.error("could not record the run of %s: %s", source, redact(str(exc)))

@@ -12,6 +12,10 @@ from typing import Any
 from pydantic import ValidationError
 
 
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file and the key."""
+
+
 def describe(error: Any) -> str:
     """One pydantic error's message; a forbidden extra key reads as the likely typo it is."""
     if error["type"] == "extra_forbidden":

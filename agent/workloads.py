@@ -17,7 +17,7 @@ from fnmatch import fnmatchcase
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from agent.config import ClassificationConfig, ClassificationRule
+from agent.settings import ClassificationConfig, ClassificationRule
 
 _SEP = "\x1f"
 

@@ -30,7 +30,7 @@ from sqlalchemy import Engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.config import load_settings
-from agent.importer import import_paths
+from collectors.importer import import_paths
 from agent.store.engine import open_store
 from bench.ingest import generate
 from collectors.load import load, table

@@ -1,20 +1,38 @@
-"""The collector protocol and the registry of source types.
+"""The collector base and the registry of source types.
 
-A source type is declared once: its ``type`` name, its pydantic config model and the collector
-class live together, registered by a decorator.  The configuration loader looks the type up here
-and validates the ``[[sources]]`` entry against that model, so an unknown key or a missing field in
-one source is an error at startup that names the key.
+A source type is declared once: a :class:`SourceConfig` subclass whose ``type`` is a
+``Literal`` (the name users write in ``[[sources]] type``), and a collector class that names that
+model in its base, ``class MyCollector(Collector[MyConfig])``, with its other metadata in one
+:class:`CollectorMeta`.  Defining the class registers it under the literal; a missing ``meta``, a
+misspelt metadata key, a ``type`` that is not a single literal or a second class for one type
+fails at import.  The settings model (:mod:`agent.config`) assembles its ``[[sources]]`` union
+from this registry, so a new collector module is all it takes to add a source type.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar
+import inspect
+from abc import ABC, abstractmethod
+from datetime import date
+from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import Engine
 
+from agent.plugins import config_of, discover
+from agent.settings import CoreSettings
+from agent.store.runs import CollectResult
 from agent.validation import first_problem
+
+__all__ = [
+    "CollectResult",
+    "Collector",
+    "CollectorMeta",
+    "SourceConfig",
+    "collector_for",
+    "source_types",
+    "validate_source",
+]
 
 
 class SourceConfig(BaseModel):
@@ -26,72 +44,73 @@ class SourceConfig(BaseModel):
     type: str
 
 
-@dataclass(frozen=True)
-class CollectResult:
-    """What one collector run did; stored in ``collection_runs``.
+class CollectorMeta(BaseModel):
+    """What a collector says about itself, once: shown by the README's source table."""
 
-    ``api_cost`` is what the run's API calls cost the user (Cost Explorer bills $0.01 a request,
-    BigQuery by bytes scanned), as a decimal string; ``warnings`` are shown and stored (e.g. a
-    request budget that stopped the run early).
-    """
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    slices: tuple[str, ...] = ()
-    rows: int = 0
-    api_requests: int = 0
-    api_cost: str = "0"
-    warnings: tuple[str, ...] = ()
-    details: dict[str, Any] = field(default_factory=dict)
-    window: tuple[Any, Any] | None = None
+    summary: str = Field(min_length=1, description="one line: what the source reads")
+    job: Literal["collect", "collect_metrics"] = Field(
+        "collect",
+        description="the daemon job that runs it: billing sources every 6 h, metrics and "
+        "inventory hourly",
+    )
 
 
-class Collector(Protocol):
-    """A collector pulls one source into the store (through the shared loader)."""
+ConfigT = TypeVar("ConfigT", bound=SourceConfig)
+_REGISTRY: dict[str, type[Collector[Any]]] = {}
 
-    config_model: ClassVar[type[SourceConfig]]
 
+class Collector(ABC, Generic[ConfigT]):
+    """A collector pulls one source into the store (through :func:`collectors.load.load`)."""
+
+    meta: ClassVar[CollectorMeta]
+    config_model: ClassVar[type[SourceConfig]]  # from the class line: Collector[ThatModel]
+    type_name: ClassVar[str]  # from config_model's ``type`` literal
+
+    def __init__(self, config: ConfigT) -> None:
+        self.config = config
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        model = config_of(cls, Collector, SourceConfig)
+        if model is None:
+            return  # a generic intermediate base (e.g. the admin-API collectors' shared code)
+        if not isinstance(cls.__dict__.get("meta"), CollectorMeta):
+            raise TypeError(f"collector {cls.__name__} declares no `meta = CollectorMeta(...)`")
+        if "config_model" in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: the config model is named once, in Collector[...]")
+        cls.config_model = model
+        cls.type_name = _type_literal(model)
+        if inspect.isabstract(cls):
+            raise TypeError(f"collector {cls.__name__} leaves abstract methods unimplemented")
+        if cls.type_name in _REGISTRY:
+            raise TypeError(f"source type {cls.type_name!r} registered twice")
+        _REGISTRY[cls.type_name] = cls
+
+    @abstractmethod
     def collect(
-        self, engine: Any, settings: Any, since: Any = None, until: Any = None
-    ) -> CollectResult: ...
+        self,
+        engine: Engine,
+        settings: CoreSettings,
+        since: date | None = None,
+        until: date | None = None,
+    ) -> CollectResult:
+        """Load the source's data for [since, until) (default: its own incremental window)."""
 
 
-_REGISTRY: dict[str, type[Any]] = {}
-C = TypeVar("C", bound=type[Any])
+def _type_literal(model: type[SourceConfig]) -> str:
+    annotation = model.model_fields["type"].annotation
+    values = get_args(annotation) if get_origin(annotation) is Literal else ()
+    if len(values) != 1 or not isinstance(values[0], str):
+        raise TypeError(f"{model.__name__}.type must be one Literal, e.g. Literal['my_source']")
+    return values[0]
 
 
-def register(type_name: str) -> Callable[[C], C]:
-    """Class decorator: make ``type_name`` a valid ``[[sources]] type``."""
-
-    def deco(cls: C) -> C:
-        if type_name in _REGISTRY:
-            raise RuntimeError(f"source type {type_name!r} registered twice")
-        model = cls.config_model
-        if model.model_fields["type"].annotation is str:
-            raise RuntimeError(f"{cls.__name__}.config_model must narrow `type` to a Literal")
-        _REGISTRY[type_name] = cls
-        return cls
-
-    return deco
-
-
-def source_types() -> dict[str, type[Any]]:
-    _load_builtin()
-    return dict(_REGISTRY)
-
-
-def _load_builtin() -> None:
-    # Importing the modules runs their @register decorators.
-    import collectors.aws.bedrock_logs
-    import collectors.aws.cost_explorer
-    import collectors.aws.data_exports
-    import collectors.aws.inventory
-    import collectors.aws.metrics
-    import collectors.gcp.billing_api
-    import collectors.gcp.billing_export
-    import collectors.gcp.vertex
-    import collectors.llm.anthropic_usage
-    import collectors.llm.litellm_db
-    import collectors.llm.openai_usage  # noqa: F401
-    from collectors import local_files  # noqa: F401
+def source_types() -> dict[str, type[Collector[Any]]]:
+    """Every source type, by its ``type`` name (importing the package's modules registers them)."""
+    discover("collectors")
+    return dict(sorted(_REGISTRY.items()))
 
 
 def validate_source(raw: dict[str, Any]) -> SourceConfig:
@@ -101,12 +120,12 @@ def validate_source(raw: dict[str, Any]) -> SourceConfig:
     if kind not in types:
         known = ", ".join(sorted(types))
         raise ValueError(f"unknown source type {kind!r}; known types: {known}")
-    model: type[SourceConfig] = types[kind].config_model
+    model = types[kind].config_model
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         raise ValueError(f"source {raw.get('name', '?')!r}: {first_problem(exc)}") from None
 
 
-def collector_for(config: SourceConfig) -> Any:
+def collector_for(config: SourceConfig) -> Collector[Any]:
     return source_types()[config.type](config)

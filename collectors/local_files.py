@@ -5,9 +5,14 @@ It is the ``import`` command on a schedule: the same readers, the same slice-rep
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from datetime import date
+from typing import Literal
 
-from collectors.base import CollectResult, SourceConfig, register
+from sqlalchemy import Engine
+
+from agent.settings import CoreSettings
+from collectors.base import Collector, CollectorMeta, CollectResult, SourceConfig
+from collectors.importer import import_paths
 
 
 class LocalFilesConfig(SourceConfig):
@@ -15,19 +20,16 @@ class LocalFilesConfig(SourceConfig):
     paths: list[str]
 
 
-@register("local_files")
-class LocalFilesCollector:
-    config_model: ClassVar[type[SourceConfig]] = LocalFilesConfig
-
-    def __init__(self, config: SourceConfig) -> None:
-        assert isinstance(config, LocalFilesConfig)
-        self.config = config
+class LocalFilesCollector(Collector[LocalFilesConfig]):
+    meta = CollectorMeta(summary="export files on disk, any format `costagent import` reads")
 
     def collect(
-        self, engine: Any, settings: Any, since: Any = None, until: Any = None
+        self,
+        engine: Engine,
+        settings: CoreSettings,
+        since: date | None = None,
+        until: date | None = None,
     ) -> CollectResult:
-        from agent.importer import import_paths
-
         summary = import_paths(
             engine, self.config.paths, settings, source=self.config.name, record=False
         )

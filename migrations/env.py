@@ -12,7 +12,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
-from agent.config import DEFAULT_DB_URL
+from agent.settings import DEFAULT_DB_URL
 from agent.store.schema import Base
 
 config = context.config

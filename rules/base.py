@@ -1,10 +1,12 @@
-"""What a rule is: metadata declared once on the class, a pydantic config, SQL in ``evaluate``.
+"""What a rule is: metadata declared once, a pydantic config, SQL in ``evaluate``.
 
-A rule subclasses :class:`Rule` and sets ``rule_id``, ``title``, ``family``, ``description``,
-``sources`` and ``config_model`` as class attributes; defining the class registers it (a missing
-attribute or a second class with the same id fails at import, not at 3 a.m.).  Every threshold
-is a field of ``config_model`` with its default, so ``[rules.<rule_id>]`` in the config can
-override it and a misspelt key is an error at load time.
+A rule subclasses ``Rule[ItsConfig]`` — the config model named once, in the class line, where the
+type checker sees it (``self.config`` is an ``ItsConfig``) — and declares its metadata in one
+frozen :class:`RuleMeta`; defining the class registers it.  A missing ``meta``, a misspelt
+metadata key, a description naming a threshold the config lacks or a second class with the same
+id fails at import, not at 3 a.m.  Every threshold is a field of the config with its default, so
+``[rules.<rule_id>]`` in the config can override it and a misspelt key is an error at load time;
+the description renders its thresholds from the config in use (:meth:`Rule.describe`).
 
 Rules read the store only (``cost_line_items``, ``usage_metrics``, ``resources``,
 ``llm_requests``, ``sku_prices``) through the connection in :class:`RuleContext`, aggregate in
@@ -15,16 +17,18 @@ formula, so a user can recompute the figure by hand.
 from __future__ import annotations
 
 import inspect
+import string
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Connection
 
+from agent.plugins import config_of, discover
 from agent.store.money import to_decimal
 from agent.validation import first_problem
 
@@ -94,43 +98,94 @@ class RuleContext:
         return amount * HOURS_PER_MONTH / hours if hours else Decimal(0)
 
 
-_REGISTRY: dict[str, type[Rule]] = {}
-_REQUIRED = ("rule_id", "title", "family", "description", "sources")
+Family = Literal[
+    "anomalies",
+    "architecture",
+    "commitments",
+    "idle resources",
+    "llm tokens",
+    "networking",
+    "over-provisioned endpoints",
+    "schedules",
+    "storage",
+    "training",
+    "vector storage",
+]
 
 
-class Rule(ABC):
-    """Base class: subclasses declare their metadata and implement :meth:`evaluate`."""
+class RuleMeta(BaseModel):
+    """What a rule says about itself, once: ``costagent rules`` and the README show it."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule_id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", description="[rules.<rule_id>]")
+    title: str = Field(min_length=1)
+    family: Family
+    description: str = Field(
+        min_length=1,
+        description="what it finds and recommends; {field} renders a config threshold",
+    )
+    sources: tuple[str, ...] = Field(min_length=1, description="the documentation it rests on")
+
+
+ConfigT = TypeVar("ConfigT", bound=RuleConfig)
+_REGISTRY: dict[str, type[Rule[Any]]] = {}
+
+
+class Rule(ABC, Generic[ConfigT]):
+    """Base class: subclasses declare ``meta``, name their config in ``Rule[...]`` and
+    implement :meth:`evaluate`."""
+
+    meta: ClassVar[RuleMeta]
+    config_model: ClassVar[type[RuleConfig]] = RuleConfig  # from the class line
+    # Read from ``meta`` at class creation, for the many callers that ask ``rule.rule_id``.
     rule_id: ClassVar[str]
     title: ClassVar[str]
     family: ClassVar[str]
-    description: ClassVar[str]
     sources: ClassVar[tuple[str, ...]]
-    config_model: ClassVar[type[RuleConfig]] = RuleConfig
 
-    def __init__(self, config: RuleConfig | None = None) -> None:
-        self.config = config if config is not None else self.config_model()
+    def __init__(self, config: ConfigT | None = None) -> None:
+        # config_model *is* ConfigT (both come from the class line); the cast says so to mypy.
+        self.config: ConfigT = config if config is not None else cast(ConfigT, self.config_model())
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "config_model" in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: the config model is named once, in Rule[...]")
+        cls.config_model = config_of(cls, Rule, RuleConfig) or cls.config_model
         if inspect.isabstract(cls):
             return
-        missing = [a for a in _REQUIRED if not hasattr(cls, a)]
-        if missing:
-            raise TypeError(f"rule {cls.__name__} does not declare {', '.join(missing)}")
-        if cls.rule_id in _REGISTRY:
-            raise TypeError(f"rule id {cls.rule_id!r} declared twice")
-        _REGISTRY[cls.rule_id] = cls
+        meta = cls.__dict__.get("meta")
+        if not isinstance(meta, RuleMeta):
+            raise TypeError(f"rule {cls.__name__} declares no `meta = RuleMeta(...)`")
+        unknown = _placeholders(meta.description) - set(cls.config_model.model_fields)
+        if unknown:
+            raise TypeError(
+                f"rule {meta.rule_id}: description names {', '.join(sorted(unknown))}, "
+                f"not fields of {cls.config_model.__name__}"
+            )
+        if meta.rule_id in _REGISTRY:
+            raise TypeError(f"rule id {meta.rule_id!r} declared twice")
+        cls.rule_id, cls.title, cls.family = meta.rule_id, meta.title, meta.family
+        cls.sources = meta.sources
+        _REGISTRY[meta.rule_id] = cls
+
+    def describe(self) -> str:
+        """The description with this instance's thresholds filled in."""
+        return self.meta.description.format(**dict(self.config))
 
     @abstractmethod
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         """Yield findings for the window; SQL aggregations, never a loop over line items."""
 
 
-def registered_rules() -> dict[str, type[Rule]]:
-    """Every built-in rule, by id (importing the modules registers them)."""
-    import rules.catalogue  # noqa: F401
+def _placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
+
+def registered_rules() -> dict[str, type[Rule[Any]]]:
+    """Every built-in rule, by id (importing the package's modules registers them)."""
+    discover("rules")
     return dict(sorted(_REGISTRY.items()))
 
 
@@ -148,7 +203,7 @@ def validate_rule_configs(raw: dict[str, dict[str, Any]]) -> dict[str, RuleConfi
     return out
 
 
-class RuleSelection(list[Rule]):
+class RuleSelection(list[Rule[Any]]):
     """The enabled rules, plus the ids of the registered rules the config turned off.
 
     A plain list to every caller that runs rules; :func:`rules.engine.analyze` also reads
@@ -157,7 +212,7 @@ class RuleSelection(list[Rule]):
     nothing about the others.)
     """
 
-    def __init__(self, enabled: Iterable[Rule] = (), disabled: Iterable[str] = ()) -> None:
+    def __init__(self, enabled: Iterable[Rule[Any]] = (), disabled: Iterable[str] = ()) -> None:
         super().__init__(enabled)
         self.disabled: tuple[str, ...] = tuple(sorted(disabled))
 

@@ -26,7 +26,7 @@ from pydantic import Field
 from sqlalchemy import false, func, literal, select
 
 from agent.store.schema import LlmRequest, LlmUsage
-from rules.base import CENT, Candidate, Rule, RuleContext
+from rules.base import CENT, Candidate, Rule, RuleContext, RuleMeta
 from rules.llm_prices import (
     GENAI_PRICES_SOURCE,
     Group,
@@ -74,26 +74,27 @@ def busiest_window(per_hour: dict[int, int], hours: int) -> tuple[int, int]:
     return best[0], best[1]
 
 
-class BatchInference(Rule):
-    rule_id = "batch-inference"
-    title = "Run scheduled LLM traffic as batch jobs"
-    family = "llm tokens"
-    description = (
-        "Apps whose requests are concentrated in a nightly or cron window (or are declared "
-        "latency-insensitive) but call the real-time API: batch inference costs about half."
+class BatchInference(Rule[BatchInferenceConfig]):
+    meta = RuleMeta(
+        rule_id="batch-inference",
+        title="Run scheduled LLM traffic as batch jobs",
+        family="llm tokens",
+        description=(
+            "Apps whose requests are concentrated in a nightly or cron window (or are declared "
+            "latency-insensitive) but call the real-time API: batch inference is billed about "
+            "{batch_discount:.0%} less."
+        ),
+        sources=(
+            "https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference.html",
+            "https://platform.openai.com/docs/guides/batch",
+            "https://docs.anthropic.com/en/docs/build-with-claude/batch-processing",
+            "https://cloud.google.com/vertex-ai/generative-ai/docs/multimodal/batch-prediction-gemini",
+            GENAI_PRICES_SOURCE,
+        ),
     )
-    sources = (
-        "https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference.html",
-        "https://platform.openai.com/docs/guides/batch",
-        "https://docs.anthropic.com/en/docs/build-with-claude/batch-processing",
-        "https://cloud.google.com/vertex-ai/generative-ai/docs/multimodal/batch-prediction-gemini",
-        GENAI_PRICES_SOURCE,
-    )
-    config_model = BatchInferenceConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, BatchInferenceConfig)
         r = LlmRequest
         hour = func.extract("hour", r.ts)
         histogram: dict[str | None, dict[int, int]] = {}
@@ -112,7 +113,6 @@ class BatchInference(Rule):
         """The same test on usage buckets: the hour of day from hourly buckets (weighted by
         their request counts); daily buckets can only serve a declared app."""
         cfg = self.config
-        assert isinstance(cfg, BatchInferenceConfig)
         u = LlmUsage
         buckets = bucket_groups(ctx)
         warn_uncounted(ctx, buckets, "request counts to price the requests")
@@ -156,7 +156,6 @@ class BatchInference(Rule):
         """The finding for one app: its requests per hour of day, its real-time groups, and the
         sample rate ``scale`` of the data (1 for complete buckets)."""
         cfg = self.config
-        assert isinstance(cfg, BatchInferenceConfig)
         requests = sum(per_hour.values()) or sum(g.n for g in mine)
         if not requests:
             return

@@ -52,7 +52,16 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 
 from agent.store.money import money_sum
 from agent.store.schema import CostLineItem
-from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleConfig, RuleContext, money
+from rules.base import (
+    CENT,
+    HOURS_PER_MONTH,
+    Candidate,
+    Rule,
+    RuleConfig,
+    RuleContext,
+    RuleMeta,
+    money,
+)
 from rules.queries import in_window, usage_only
 
 _HOUR = timedelta(hours=1)
@@ -110,27 +119,28 @@ class CommitmentCoverageConfig(RuleConfig):
     min_monthly_savings: Decimal = Field(Decimal("10"), ge=0, description="smaller is noise")
 
 
-class CommitmentCoverage(Rule):
-    rule_id = "commitment-coverage"
-    title = "Commit to steady AI compute"
-    family = "commitments"
-    description = (
-        "On-demand AI compute (inference and training instance-hours) whose hourly floor — the "
-        "10th percentile of hourly spend — is not covered by a Savings Plan or committed use "
-        "discount; committing to that floor saves the plan's discount on it every hour."
+class CommitmentCoverage(Rule[CommitmentCoverageConfig]):
+    meta = RuleMeta(
+        rule_id="commitment-coverage",
+        title="Commit to steady AI compute",
+        family="commitments",
+        description=(
+            "On-demand AI compute (inference and training instance-hours) whose hourly floor — "
+            "the {percentile:g}th percentile of hourly spend — is not covered by a Savings Plan "
+            "or committed use discount; committing to that floor saves the plan's discount on it "
+            "every hour."
+        ),
+        sources=(
+            "https://aws.amazon.com/savingsplans/ml-pricing/",
+            "https://aws.amazon.com/savingsplans/compute-pricing/",
+            "https://docs.aws.amazon.com/savingsplans/latest/userguide/what-is-savings-plans.html",
+            "https://cloud.google.com/compute/docs/instances/committed-use-discounts-overview",
+            "https://cloud.google.com/docs/cuds-spend-based",
+        ),
     )
-    sources = (
-        "https://aws.amazon.com/savingsplans/ml-pricing/",
-        "https://aws.amazon.com/savingsplans/compute-pricing/",
-        "https://docs.aws.amazon.com/savingsplans/latest/userguide/what-is-savings-plans.html",
-        "https://cloud.google.com/compute/docs/instances/committed-use-discounts-overview",
-        "https://cloud.google.com/docs/cuds-spend-based",
-    )
-    config_model = CommitmentCoverageConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, CommitmentCoverageConfig)
         spans: dict[tuple[str, str], tuple[datetime, datetime]] = {}
         groups: dict[tuple[str, str, str, str], list[tuple[datetime, datetime, Decimal]]] = {}
         services: dict[tuple[str, str, str, str], set[str]] = {}

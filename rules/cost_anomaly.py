@@ -65,7 +65,7 @@ from typing import Any, NamedTuple
 from pydantic import Field
 from sqlalchemy import func, select
 
-from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, money
+from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, RuleMeta, money
 from rules.daily import daily_costs, total
 
 Z_FACTOR = Decimal("0.6745")  # Φ⁻¹(0.75): makes the MAD comparable to a standard deviation
@@ -133,23 +133,24 @@ class CostAnomalyConfig(RuleConfig):
     )
 
 
-class CostAnomaly(Rule):
-    rule_id = "cost-anomaly"
-    title = "Cost anomaly"
-    family = "anomalies"
-    description = (
-        "Daily cost of a service and usage type far above the same weekday of the previous 4 "
-        "weeks (modified z-score ≥ 3.5, +20 % and +$50), or a new SKU / region above $50 a day."
+class CostAnomaly(Rule[CostAnomalyConfig]):
+    meta = RuleMeta(
+        rule_id="cost-anomaly",
+        title="Cost anomaly",
+        family="anomalies",
+        description=(
+            "Daily cost of a service and usage type far above the same weekday of the previous "
+            "{baseline_weeks} weeks (modified z-score ≥ {z_threshold}, +{min_increase:.0%} and "
+            "+${min_excess}), or a new SKU / region above $50 a day."
+        ),
+        sources=(
+            "https://www.itl.nist.gov/div898/handbook/eda/section3/eda35h.htm",
+            "Iglewicz, B. and Hoaglin, D. (1993), How to Detect and Handle Outliers, ASQC",
+        ),
     )
-    sources = (
-        "https://www.itl.nist.gov/div898/handbook/eda/section3/eda35h.htm",
-        "Iglewicz, B. and Hoaglin, D. (1993), How to Detect and Handle Outliers, ASQC",
-    )
-    config_model = CostAnomalyConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, CostAnomalyConfig)
         end = ctx.end.date()
         recent = [end - timedelta(days=i) for i in range(cfg.recent_days, 0, -1)]
         since = recent[0] - timedelta(weeks=cfg.baseline_weeks)

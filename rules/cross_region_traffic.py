@@ -31,7 +31,7 @@ from pydantic import Field
 from sqlalchemy import func, or_, select
 
 from agent.store.schema import Resource
-from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, money
+from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, RuleMeta, money
 from rules.daily import daily_costs, total
 from rules.queries import in_window, usage_only
 
@@ -117,24 +117,24 @@ class _Flow:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
-class CrossRegionTraffic(Rule):
-    rule_id = "cross-region-traffic"
-    title = "Inter-region data transfer"
-    family = "networking"
-    description = (
-        "Data transfer billed between regions — typically a vector store or knowledge base in "
-        "one region feeding inference in another; co-locating them removes the charge."
+class CrossRegionTraffic(Rule[CrossRegionConfig]):
+    meta = RuleMeta(
+        rule_id="cross-region-traffic",
+        title="Inter-region data transfer",
+        family="networking",
+        description=(
+            "Data transfer billed between regions — typically a vector store or knowledge base in "
+            "one region feeding inference in another; co-locating them removes the charge."
+        ),
+        sources=(
+            "https://aws.amazon.com/ec2/pricing/on-demand/#Data_Transfer_within_the_same_AWS_Region",
+            "https://docs.aws.amazon.com/cur/latest/userguide/cur-data-transfers-charges.html",
+            "https://cloud.google.com/vpc/network-pricing",
+        ),
     )
-    sources = (
-        "https://aws.amazon.com/ec2/pricing/on-demand/#Data_Transfer_within_the_same_AWS_Region",
-        "https://docs.aws.amazon.com/cur/latest/userguide/cur-data-transfers-charges.html",
-        "https://cloud.google.com/vpc/network-pricing",
-    )
-    config_model = CrossRegionConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, CrossRegionConfig)
         flows: dict[tuple[str, str, str], _Flow] = {}
         for provider, service, rid, region, label, currency, cost, qty, unit in self._transfer(
             ctx, cfg

@@ -66,7 +66,7 @@ def fingerprint(rule_id: str, subject: str) -> str:
 
 def analyze(
     engine: Engine,
-    rules: Sequence[Rule],
+    rules: Sequence[Rule[Any]],
     window_days: int = 30,
     now: datetime | None = None,
     disabled: Collection[str] | None = None,

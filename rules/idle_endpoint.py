@@ -33,7 +33,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleConfig, RuleContext
+from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleConfig, RuleContext, RuleMeta
 from rules.resource_facts import (
     billing,
     coverage,
@@ -50,24 +50,25 @@ class IdleEndpointConfig(RuleConfig):
     min_monthly_savings: Decimal = Field(Decimal("10"), ge=0, description="smaller is noise")
 
 
-class IdleEndpoint(Rule):
-    rule_id = "idle-endpoint"
-    title = "Idle inference endpoint"
-    family = "idle resources"
-    description = (
-        "Inference endpoints billed on 7 or more days of the window that served zero "
-        "invocations in the last 7 days (where invocations are measured): delete them."
+class IdleEndpoint(Rule[IdleEndpointConfig]):
+    meta = RuleMeta(
+        rule_id="idle-endpoint",
+        title="Idle inference endpoint",
+        family="idle resources",
+        description=(
+            "Inference endpoints billed on {min_cost_days} or more days of the window that served "
+            "zero invocations in the last {idle_days} days (where invocations are measured): "
+            "delete them."
+        ),
+        sources=(
+            "https://docs.aws.amazon.com/sagemaker/latest/dg/realtime-endpoints-delete-resources.html",
+            "https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html",
+            "https://cloud.google.com/vertex-ai/docs/predictions/undeploy-model",
+        ),
     )
-    sources = (
-        "https://docs.aws.amazon.com/sagemaker/latest/dg/realtime-endpoints-delete-resources.html",
-        "https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html",
-        "https://cloud.google.com/vertex-ai/docs/predictions/undeploy-model",
-    )
-    config_model = IdleEndpointConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, IdleEndpointConfig)
         since = ctx.end - timedelta(days=cfg.idle_days)
         bills = billing(ctx, endpoint_condition())
         covered = coverage(ctx, "invocations", since)

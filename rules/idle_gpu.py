@@ -20,7 +20,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from agent.store.schema import CostLineItem, Resource
-from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, money
+from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, RuleMeta, money
 from rules.queries import metric_stats, resource_costs
 
 GPU_TYPES = ("gpu_instance", "vertex_endpoint", "sagemaker_endpoint", "notebook_instance")
@@ -33,23 +33,24 @@ class IdleGpuConfig(RuleConfig):
     min_monthly_savings: Decimal = Field(Decimal("10"), ge=0, description="smaller is noise")
 
 
-class IdleGpu(Rule):
-    rule_id = "idle-gpu"
-    title = "Idle GPU machine"
-    family = "idle resources"
-    description = (
-        "GPU instances (or GPU endpoints / notebooks) whose peak GPU utilization stayed below "
-        "5 % for 7 days: stop them, or move the work to a smaller or on-demand-started machine."
+class IdleGpu(Rule[IdleGpuConfig]):
+    meta = RuleMeta(
+        rule_id="idle-gpu",
+        title="Idle GPU machine",
+        family="idle resources",
+        description=(
+            "GPU instances (or GPU endpoints / notebooks) whose peak GPU utilization stayed below "
+            "{max_utilization:g} % for {idle_days} days: stop them, or move the work to a smaller "
+            "or on-demand-started machine."
+        ),
+        sources=(
+            "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-gpu.html",
+            "https://cloud.google.com/compute/docs/gpus/monitor-gpus",
+        ),
     )
-    sources = (
-        "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-gpu.html",
-        "https://cloud.google.com/compute/docs/gpus/monitor-gpus",
-    )
-    config_model = IdleGpuConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, IdleGpuConfig)
         since = ctx.end - timedelta(days=cfg.idle_days)
         r = Resource
         util = metric_stats(ctx, "gpu_utilization", since)

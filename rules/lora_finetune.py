@@ -45,7 +45,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from agent.store.schema import CostLineItem, Resource
-from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, money
+from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, RuleMeta, money
 from rules.commitment_coverage import hourly_unit
 from rules.queries import resource_costs
 
@@ -172,24 +172,25 @@ class _Job:
     hyperparameters_known: bool
 
 
-class LoraInsteadOfFullFinetune(Rule):
-    rule_id = "lora-instead-of-full-finetune"
-    title = "Fine-tune with LoRA / QLoRA instead of all weights"
-    family = "training"
-    description = (
-        "Full fine-tuning jobs (no PEFT hyperparameter) on 8 or more GPUs or of a 30B+ base "
-        "model; LoRA / QLoRA adapters reach similar quality on a fraction of the GPUs."
+class LoraInsteadOfFullFinetune(Rule[LoraConfig]):
+    meta = RuleMeta(
+        rule_id="lora-instead-of-full-finetune",
+        title="Fine-tune with LoRA / QLoRA instead of all weights",
+        family="training",
+        description=(
+            "Full fine-tuning jobs (no PEFT hyperparameter) on {min_gpus} or more GPUs or of a "
+            "{min_model_billions:g}B+ base model; LoRA / QLoRA adapters reach similar quality on "
+            "a fraction of the GPUs."
+        ),
+        sources=(
+            "https://arxiv.org/abs/2106.09685",
+            "https://arxiv.org/abs/2305.14314",
+            "https://huggingface.co/docs/peft/main/en/conceptual_guides/lora",
+        ),
     )
-    sources = (
-        "https://arxiv.org/abs/2106.09685",
-        "https://arxiv.org/abs/2305.14314",
-        "https://huggingface.co/docs/peft/main/en/conceptual_guides/lora",
-    )
-    config_model = LoraConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, LoraConfig)
         for rid, attrs, currency, cost in self._jobs(ctx):
             job = self._read(rid, attrs, cfg)
             big_gpus = job.gpus is not None and job.gpus >= cfg.min_gpus

@@ -33,7 +33,7 @@ from pydantic import Field
 from sqlalchemy import case, func
 
 from agent.store.schema import LlmRequest, LlmUsage
-from rules.base import CENT, Candidate, Rule, RuleContext
+from rules.base import CENT, Candidate, Rule, RuleContext, RuleMeta
 from rules.llm_prices import (
     GENAI_PRICES_SOURCE,
     Group,
@@ -97,27 +97,28 @@ def smaller_tier(model: str, provider: str | None, mapping: dict[str, str]) -> s
     return None if small_ref == ref or small_ref in ref else small
 
 
-class ModelDistillation(Rule):
-    rule_id = "model-distillation"
-    title = "Distil a large model into a smaller tier"
-    family = "llm tokens"
-    description = (
-        "A large model serving 1,000+ requests a day with short outputs on one app: a distilled "
-        "smaller tier costs less per request; the finding gives the break-even volume."
+class ModelDistillation(Rule[ModelDistillationConfig]):
+    meta = RuleMeta(
+        rule_id="model-distillation",
+        title="Distil a large model into a smaller tier",
+        family="llm tokens",
+        description=(
+            "A large model serving {min_requests_per_day:,}+ requests a day with short outputs on "
+            "one app: a distilled smaller tier costs less per request; the finding gives the "
+            "break-even volume."
+        ),
+        sources=(
+            "https://arxiv.org/abs/1503.02531",
+            "https://arxiv.org/abs/2305.02301",
+            "https://docs.aws.amazon.com/bedrock/latest/userguide/model-distillation.html",
+            "https://platform.openai.com/docs/guides/distillation",
+            "https://cloud.google.com/vertex-ai/generative-ai/docs/models/gemini-use-supervised-tuning",
+            GENAI_PRICES_SOURCE,
+        ),
     )
-    sources = (
-        "https://arxiv.org/abs/1503.02531",
-        "https://arxiv.org/abs/2305.02301",
-        "https://docs.aws.amazon.com/bedrock/latest/userguide/model-distillation.html",
-        "https://platform.openai.com/docs/guides/distillation",
-        "https://cloud.google.com/vertex-ai/generative-ai/docs/models/gemini-use-supervised-tuning",
-        GENAI_PRICES_SOURCE,
-    )
-    config_model = ModelDistillationConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, ModelDistillationConfig)
         r = LlmRequest
         short = func.sum(case((r.output_tokens < cfg.short_output_tokens, 1), else_=0))
         groups = grouped(

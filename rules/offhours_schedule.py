@@ -54,6 +54,7 @@ from rules.base import (
     Rule,
     RuleConfig,
     RuleContext,
+    RuleMeta,
     money,
 )
 from rules.queries import in_window, usage_only
@@ -132,25 +133,26 @@ class _Clock:
         return off, max(total, 1)
 
 
-class OffhoursSchedule(Rule):
-    rule_id = "offhours-schedule"
-    title = "Schedule a non-production endpoint or notebook"
-    family = "schedules"
-    description = (
-        "Non-production (env = dev/test/staging) endpoints with under 2 % of their invocations "
-        "outside working hours (Mon–Fri 08:00–20:00, configurable zone), and non-production "
-        "notebooks: stop them outside working hours."
+class OffhoursSchedule(Rule[OffhoursScheduleConfig]):
+    meta = RuleMeta(
+        rule_id="offhours-schedule",
+        title="Schedule a non-production endpoint or notebook",
+        family="schedules",
+        description=(
+            "Non-production (env = dev/test/staging) endpoints with under "
+            "{max_offhours_share:.0%} of their invocations outside working hours "
+            "({work_start_hour:02d}:00–{work_end_hour:02d}:00 {timezone} on working days), and "
+            "non-production notebooks: stop them outside working hours."
+        ),
+        sources=(
+            "https://docs.aws.amazon.com/sagemaker/latest/dg/notebook-lifecycle-config.html",
+            "https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-zero-instances.html",
+            "https://cloud.google.com/vertex-ai/docs/workbench/instances/idle-shutdown",
+        ),
     )
-    sources = (
-        "https://docs.aws.amazon.com/sagemaker/latest/dg/notebook-lifecycle-config.html",
-        "https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-zero-instances.html",
-        "https://cloud.google.com/vertex-ai/docs/workbench/instances/idle-shutdown",
-    )
-    config_model = OffhoursScheduleConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, OffhoursScheduleConfig)
         # Endpoints (the same bills idle-endpoint reads: computed once per analysis) and
         # inventoried notebooks; only those with traffic or a notebook assumption go further.
         bills = {

@@ -59,7 +59,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 
 from agent.store.schema import CostLineItem, Resource, UsageMetric
-from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleConfig, RuleContext
+from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleConfig, RuleContext, RuleMeta
 from rules.queries import in_window
 from rules.resource_facts import (
     ENDPOINT_TYPES,
@@ -104,27 +104,28 @@ def _int(value: Any) -> int | None:
         return None
 
 
-class OverprovisionedEndpoint(Rule):
-    rule_id = "overprovisioned-endpoint"
-    title = "Over-provisioned inference endpoint"
-    family = "over-provisioned endpoints"
-    description = (
-        "Provisioned endpoints whose busiest hour needs fewer instances than they always run "
-        "(capacity from their own peak load and utilisation, 60 % target), or that carry no "
-        "traffic in 30 % or more of their hours (scale to zero, serverless, async)."
+class OverprovisionedEndpoint(Rule[OverprovisionedEndpointConfig]):
+    meta = RuleMeta(
+        rule_id="overprovisioned-endpoint",
+        title="Over-provisioned inference endpoint",
+        family="over-provisioned endpoints",
+        description=(
+            "Provisioned endpoints whose busiest hour needs fewer instances than they always run "
+            "(capacity from their own peak load and utilisation, {target_utilization:g} % "
+            "target), or that carry no traffic in {min_zero_share:.0%} or more of their hours "
+            "(scale to zero, serverless, async)."
+        ),
+        sources=(
+            "https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling.html",
+            "https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-zero-instances.html",
+            "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html",
+            "https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html",
+            "https://cloud.google.com/vertex-ai/docs/predictions/autoscaling",
+        ),
     )
-    sources = (
-        "https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling.html",
-        "https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-zero-instances.html",
-        "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html",
-        "https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html",
-        "https://cloud.google.com/vertex-ai/docs/predictions/autoscaling",
-    )
-    config_model = OverprovisionedEndpointConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, OverprovisionedEndpointConfig)
         bills = billing(
             ctx,
             CostLineItem.resource_id.in_(

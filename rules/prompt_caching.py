@@ -36,7 +36,7 @@ from pydantic import Field
 from sqlalchemy import case, func, or_
 
 from agent.store.schema import LlmRequest, LlmUsage
-from rules.base import CENT, Candidate, Rule, RuleContext
+from rules.base import CENT, Candidate, Rule, RuleContext, RuleMeta
 from rules.llm_prices import (
     GENAI_PRICES_SOURCE,
     MTOK,
@@ -70,26 +70,27 @@ class PromptCachingConfig(LlmRuleConfig):
     cache_ttl_seconds: int = Field(300, gt=0, description="cache lifetime between two requests")
 
 
-class PromptCaching(Rule):
-    rule_id = "prompt-caching"
-    title = "Use provider prompt caching"
-    family = "llm tokens"
-    description = (
-        "Models sent long prompts with few cache reads: caching the stable prefix bills it at "
-        "the cache-read price (about 10 % of input) instead of the full input price."
+class PromptCaching(Rule[PromptCachingConfig]):
+    meta = RuleMeta(
+        rule_id="prompt-caching",
+        title="Use provider prompt caching",
+        family="llm tokens",
+        description=(
+            "Models sent long prompts ({min_avg_input_tokens}+ tokens) with few cache reads: "
+            "caching the stable prefix bills it at the cache-read price (about 10 % of input) "
+            "instead of the full input price."
+        ),
+        sources=(
+            "https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching",
+            "https://docs.aws.amazon.com/bedrock/latest/userguide/prompt-caching.html",
+            "https://platform.openai.com/docs/guides/prompt-caching",
+            "https://cloud.google.com/vertex-ai/generative-ai/docs/context-cache/context-cache-overview",
+            GENAI_PRICES_SOURCE,
+        ),
     )
-    sources = (
-        "https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching",
-        "https://docs.aws.amazon.com/bedrock/latest/userguide/prompt-caching.html",
-        "https://platform.openai.com/docs/guides/prompt-caching",
-        "https://cloud.google.com/vertex-ai/generative-ai/docs/context-cache/context-cache-overview",
-        GENAI_PRICES_SOURCE,
-    )
-    config_model = PromptCachingConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, PromptCachingConfig)
         r = LlmRequest
         calls = calls_with_previous(ctx, (r.app, r.provider, r.model), r.operation != "embeddings")
         cold = or_(

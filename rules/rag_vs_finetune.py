@@ -63,7 +63,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 
 from agent.store.schema import CostLineItem, LlmRequest
-from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleContext, money
+from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleContext, RuleMeta, money
 from rules.llm_prices import (
     GENAI_PRICES_SOURCE,
     Group,
@@ -393,24 +393,24 @@ def evidence(cfg: RagApp, m: Measured, prices: Prices, c: Comparison) -> dict[st
     }
 
 
-class RagVsFinetune(Rule):
-    rule_id = "rag-vs-finetune"
-    title = "RAG versus fine-tuning"
-    family = "architecture"
-    description = (
-        "For each configured app, the monthly cost and the cost per correct answer of RAG and "
-        "of a fine-tuned model at the measured volume, and the break-even volume."
+class RagVsFinetune(Rule[RagVsFinetuneConfig]):
+    meta = RuleMeta(
+        rule_id="rag-vs-finetune",
+        title="RAG versus fine-tuning",
+        family="architecture",
+        description=(
+            "For each configured app, the monthly cost and the cost per correct answer of RAG and "
+            "of a fine-tuned model at the measured volume, and the break-even volume."
+        ),
+        sources=(
+            "https://arxiv.org/abs/2504.13359",
+            "https://arxiv.org/abs/2312.05934",
+            GENAI_PRICES_SOURCE,
+        ),
     )
-    sources = (
-        "https://arxiv.org/abs/2504.13359",
-        "https://arxiv.org/abs/2312.05934",
-        GENAI_PRICES_SOURCE,
-    )
-    config_model = RagVsFinetuneConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, RagVsFinetuneConfig)
         for app, app_cfg in sorted(cfg.apps.items()):
             try:
                 reviewed = review(ctx, app, app_cfg, cfg)

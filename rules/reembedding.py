@@ -22,7 +22,7 @@ from decimal import Decimal
 from sqlalchemy import and_, func, select
 
 from agent.store.schema import LlmRequest
-from rules.base import CENT, Candidate, Rule, RuleContext
+from rules.base import CENT, Candidate, Rule, RuleContext, RuleMeta
 from rules.llm_prices import (
     GENAI_PRICES_SOURCE,
     Group,
@@ -43,25 +43,25 @@ class ReembeddingConfig(LlmRuleConfig):
     pass
 
 
-class Reembedding(Rule):
-    rule_id = "reembedding"
-    title = "Stop re-embedding unchanged documents"
-    family = "llm tokens"
-    description = (
-        "Embedding calls for a document hash already embedded in the window: the same vector, "
-        "paid again."
+class Reembedding(Rule[ReembeddingConfig]):
+    meta = RuleMeta(
+        rule_id="reembedding",
+        title="Stop re-embedding unchanged documents",
+        family="llm tokens",
+        description=(
+            "Embedding calls for a document hash already embedded in the window: the same vector, "
+            "paid again."
+        ),
+        sources=(
+            "https://python.langchain.com/docs/how_to/indexing/",
+            "https://docs.llamaindex.ai/en/stable/module_guides/loading/ingestion_pipeline/",
+            "https://docs.aws.amazon.com/bedrock/latest/userguide/titan-embedding-models.html",
+            GENAI_PRICES_SOURCE,
+        ),
     )
-    sources = (
-        "https://python.langchain.com/docs/how_to/indexing/",
-        "https://docs.llamaindex.ai/en/stable/module_guides/loading/ingestion_pipeline/",
-        "https://docs.aws.amazon.com/bedrock/latest/userguide/titan-embedding-models.html",
-        GENAI_PRICES_SOURCE,
-    )
-    config_model = ReembeddingConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, ReembeddingConfig)
         r = LlmRequest
         calls = calls_with_previous(
             ctx, (r.app, r.provider, r.model, r.prompt_hash), r.operation == "embeddings"

@@ -27,7 +27,7 @@ from pydantic import Field
 from sqlalchemy import and_, case, func
 
 from agent.store.schema import LlmRequest
-from rules.base import CENT, Candidate, Rule, RuleContext
+from rules.base import CENT, Candidate, Rule, RuleContext, RuleMeta
 from rules.llm_prices import (
     GENAI_PRICES_SOURCE,
     LlmRuleConfig,
@@ -53,25 +53,25 @@ class ResponseCacheConfig(LlmRuleConfig):
     ttl_hours: float = Field(24.0, gt=0, description="a repeat older than this is a cache miss")
 
 
-class ResponseCache(Rule):
-    rule_id = "response-cache"
-    title = "Cache repeated LLM responses"
-    family = "llm tokens"
-    description = (
-        "Apps whose requests repeat an exact prompt within the cache TTL; an exact-match "
-        "response cache answers them without a model call."
+class ResponseCache(Rule[ResponseCacheConfig]):
+    meta = RuleMeta(
+        rule_id="response-cache",
+        title="Cache repeated LLM responses",
+        family="llm tokens",
+        description=(
+            "Apps whose requests repeat an exact prompt within {ttl_hours:g} h; an exact-match "
+            "response cache answers them without a model call."
+        ),
+        sources=(
+            "https://docs.litellm.ai/docs/proxy/caching",
+            "https://aws.amazon.com/blogs/database/optimize-llm-response-costs-and-latency-with-effective-caching",
+            "https://github.com/zilliztech/GPTCache",
+            GENAI_PRICES_SOURCE,
+        ),
     )
-    sources = (
-        "https://docs.litellm.ai/docs/proxy/caching",
-        "https://aws.amazon.com/blogs/database/optimize-llm-response-costs-and-latency-with-effective-caching",
-        "https://github.com/zilliztech/GPTCache",
-        GENAI_PRICES_SOURCE,
-    )
-    config_model = ResponseCacheConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, ResponseCacheConfig)
         r = LlmRequest
         calls = calls_with_previous(
             ctx, (r.app, r.provider, r.model, r.prompt_hash), r.operation != "embeddings"

@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from agent.store.prices import spot_discount
 from agent.store.schema import Resource
-from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, money
+from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, RuleMeta, money
 from rules.daily import daily_costs, total
 from rules.queries import usage_only
 
@@ -49,24 +49,25 @@ class _Priced:
     source: str  # catalog | realised | default
 
 
-class SpotTraining(Rule):
-    rule_id = "spot-training"
-    title = "Train on Spot capacity"
-    family = "training"
-    description = (
-        "Training jobs of an hour or more on on-demand capacity; managed spot training "
-        "(SageMaker) or SPOT scheduling (Vertex AI) bills the same work for much less."
+class SpotTraining(Rule[SpotTrainingConfig]):
+    meta = RuleMeta(
+        rule_id="spot-training",
+        title="Train on Spot capacity",
+        family="training",
+        description=(
+            "Training jobs of {min_hours:g} h or more on on-demand capacity; managed spot "
+            "training (SageMaker) or SPOT scheduling (Vertex AI) bills the same work for much "
+            "less."
+        ),
+        sources=(
+            "https://docs.aws.amazon.com/sagemaker/latest/dg/model-managed-spot-training.html",
+            "https://cloud.google.com/vertex-ai/docs/training/use-spot-vms",
+            "https://cloud.google.com/compute/docs/instances/spot",
+        ),
     )
-    sources = (
-        "https://docs.aws.amazon.com/sagemaker/latest/dg/model-managed-spot-training.html",
-        "https://cloud.google.com/vertex-ai/docs/training/use-spot-vms",
-        "https://cloud.google.com/compute/docs/instances/spot",
-    )
-    config_model = SpotTrainingConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, SpotTrainingConfig)
         realised = self._realised(ctx)
         per_job: dict[tuple[str, str], list[tuple[str | None, Decimal]]] = {}
         meta: dict[str, tuple[str | None, float]] = {}

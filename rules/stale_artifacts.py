@@ -33,7 +33,16 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import String, and_, cast, func, or_, select
 
-from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleConfig, RuleContext, money
+from rules.base import (
+    CENT,
+    HOURS_PER_MONTH,
+    Candidate,
+    Rule,
+    RuleConfig,
+    RuleContext,
+    RuleMeta,
+    money,
+)
 from rules.daily import daily_costs, total
 from rules.queries import usage_only
 
@@ -63,26 +72,26 @@ class StaleArtifactsConfig(RuleConfig):
     min_monthly_savings: Decimal = Field(Decimal("10"), ge=0, description="smaller is noise")
 
 
-class StaleArtifacts(Rule):
-    rule_id = "stale-artifacts"
-    title = "Model artifacts and checkpoints without a lifecycle"
-    family = "storage"
-    description = (
-        "Buckets named or tagged for models / checkpoints whose hot-storage cost rises week "
-        "over week: a lifecycle rule (expire old checkpoints, move artifacts to an "
-        "infrequent-access or archive class) stops paying Standard rates for cold data."
+class StaleArtifacts(Rule[StaleArtifactsConfig]):
+    meta = RuleMeta(
+        rule_id="stale-artifacts",
+        title="Model artifacts and checkpoints without a lifecycle",
+        family="storage",
+        description=(
+            "Buckets named or tagged for models / checkpoints whose hot-storage cost rises week "
+            "over week: a lifecycle rule (expire old checkpoints, move artifacts to an "
+            "infrequent-access or archive class) stops paying Standard rates for cold data."
+        ),
+        sources=(
+            "https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lifecycle-mgmt.html",
+            "https://aws.amazon.com/s3/pricing/",
+            "https://cloud.google.com/storage/docs/lifecycle",
+            "https://cloud.google.com/storage/pricing",
+        ),
     )
-    sources = (
-        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lifecycle-mgmt.html",
-        "https://aws.amazon.com/s3/pricing/",
-        "https://cloud.google.com/storage/docs/lifecycle",
-        "https://cloud.google.com/storage/pricing",
-    )
-    config_model = StaleArtifactsConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, StaleArtifactsConfig)
         n = min(cfg.periods, int(ctx.days) // cfg.period_days)
         if n < 2:
             return

@@ -48,7 +48,7 @@ from pydantic import Field
 from sqlalchemy import func, or_, select
 
 from agent.store.schema import CostLineItem, Resource
-from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleConfig, RuleContext
+from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleConfig, RuleContext, RuleMeta
 from rules.daily import daily_costs
 from rules.resource_facts import (
     HOUR_UNITS,
@@ -99,27 +99,27 @@ def _standby(kind: str, attrs: dict[str, Any]) -> tuple[bool, int]:
     return replicas >= 2, max(replicas, 1)
 
 
-class VectorStoreCapacity(Rule):
-    rule_id = "vector-store-capacity"
-    title = "Vector store capacity"
-    family = "vector storage"
-    description = (
-        "Vector stores at their capacity floor (OpenSearch Serverless 2 + 2 OCUs, Vector Search "
-        "minimum nodes) with negligible search traffic for 14 days, or with standby replicas "
-        "on non-production."
+class VectorStoreCapacity(Rule[VectorStoreCapacityConfig]):
+    meta = RuleMeta(
+        rule_id="vector-store-capacity",
+        title="Vector store capacity",
+        family="vector storage",
+        description=(
+            "Vector stores at their capacity floor (OpenSearch Serverless 2 + 2 OCUs, Vector "
+            "Search minimum nodes) with negligible search traffic for {idle_days} days, or with "
+            "standby replicas on non-production."
+        ),
+        sources=(
+            "https://docs.aws.amazon.com/opensearch-service/latest/developerguide/serverless-scaling.html",
+            "https://aws.amazon.com/opensearch-service/pricing/",
+            "https://docs.aws.amazon.com/opensearch-service/latest/developerguide/monitoring-cloudwatch.html",
+            "https://cloud.google.com/vertex-ai/docs/vector-search/deploy-index-public",
+            "https://cloud.google.com/vertex-ai/pricing",
+        ),
     )
-    sources = (
-        "https://docs.aws.amazon.com/opensearch-service/latest/developerguide/serverless-scaling.html",
-        "https://aws.amazon.com/opensearch-service/pricing/",
-        "https://docs.aws.amazon.com/opensearch-service/latest/developerguide/monitoring-cloudwatch.html",
-        "https://cloud.google.com/vertex-ai/docs/vector-search/deploy-index-public",
-        "https://cloud.google.com/vertex-ai/pricing",
-    )
-    config_model = VectorStoreCapacityConfig
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
-        assert isinstance(cfg, VectorStoreCapacityConfig)
         c, r = CostLineItem, Resource
         stores = c.resource_id.in_(
             select(r.resource_id).where(r.resource_type.in_(cfg.resource_types))

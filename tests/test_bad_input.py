@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine
 
 from agent.config import load_settings
-from agent.importer import import_paths
+from collectors.importer import import_paths
 from tests.helpers import cli, cost_snapshot
 
 

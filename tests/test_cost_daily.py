@@ -14,7 +14,7 @@ from alembic import command
 from sqlalchemy import Engine, delete, func, select
 
 from agent.config import load_settings
-from agent.importer import import_paths
+from collectors.importer import import_paths
 from agent.store.daily import rebuild
 from agent.store.engine import alembic_config
 from agent.store.money import money_sum

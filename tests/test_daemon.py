@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy import Engine, insert, select, update
 
 from agent import daemon_lock
+from agent.store import clock
 from agent.demo import DATA_DIR
 from agent.store.engine import open_store
 from agent.store.schema import DaemonLock, JobRun, SourceState
@@ -473,7 +474,7 @@ def test_stale_lock_of_a_dead_daemon_is_taken_over(db: tuple[Path, Engine], tmp_
     path, engine = db
     ghost = subprocess.Popen([sys.executable, "-c", "pass"])
     ghost.wait()
-    now = daemon_lock.utcnow()
+    now = clock.utcnow()
     me = daemon_lock.me()
     with engine.begin() as conn:
         conn.execute(

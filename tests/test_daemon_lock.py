@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from agent import daemon_lock
+from agent.store import clock
 from agent.config import Settings
 from agent.daemon_lock import Holder, LockHeld
 from agent.scheduler import Daemon
@@ -80,7 +81,7 @@ def test_other_host_is_taken_over_only_after_the_stale_timeout(engine: Engine) -
         daemon_lock.acquire(engine, timedelta(minutes=5))
     with engine.begin() as conn:
         conn.execute(
-            update(DaemonLock).values(heartbeat_at=daemon_lock.utcnow() - timedelta(minutes=6))
+            update(DaemonLock).values(heartbeat_at=clock.utcnow() - timedelta(minutes=6))
         )
     mine = daemon_lock.acquire(engine, timedelta(minutes=5))
     assert daemon_lock.read(engine) == mine
@@ -99,7 +100,7 @@ def test_release_only_releases_our_own_lock(engine: Engine) -> None:
 def test_racing_takeovers_of_a_stale_lock_have_one_winner(engine: Engine) -> None:
     daemon_lock.acquire(engine, who=other(dead_pid()))
     with engine.begin() as conn:
-        conn.execute(update(DaemonLock).values(heartbeat_at=daemon_lock.utcnow() - timedelta(1)))
+        conn.execute(update(DaemonLock).values(heartbeat_at=clock.utcnow() - timedelta(1)))
     n = 6
     barrier = threading.Barrier(n)
     won: list[str] = []

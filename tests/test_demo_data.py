@@ -21,7 +21,7 @@ from agent.config import load_settings
 from agent.demo import DATA_DIR
 from agent.demo._common import WORKLOADS
 from agent.demo.generate import Result, generate, main
-from agent.importer import import_paths, plan
+from collectors.importer import import_paths, plan
 from agent.store.engine import open_store
 from agent.store.schema import CostLineItem, LlmRequest, Resource, UsageMetric
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine, func, select
 
 from agent.config import load_settings
-from agent.importer import import_paths
+from collectors.importer import import_paths
 from agent.store.money import money_sum
 from agent.store.schema import CostLineItem as C
 from tests.helpers import cost_snapshot

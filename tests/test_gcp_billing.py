@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from agent.config import load_settings
-from agent.importer import import_paths
+from collectors.importer import import_paths
 from agent.store.money import money_sum
 from agent.store.schema import CostLineItem as C
 from tests.helpers import cli, cost_snapshot

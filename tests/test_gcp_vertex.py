@@ -19,7 +19,7 @@ import time_machine
 from sqlalchemy import Engine, select, text
 
 from agent.config import load_settings
-from agent.importer import import_paths
+from collectors.importer import import_paths
 from agent.pipeline import SourceOutcome, collect_all
 from agent.store.schema import CollectionRun, Resource, SourceState, UsageMetric
 from collectors.base import validate_source

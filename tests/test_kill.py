@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine, text
 
 from agent.config import load_settings
-from agent.importer import import_paths
+from collectors.importer import import_paths
 from tests.helpers import cost_snapshot
 
 

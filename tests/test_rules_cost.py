@@ -581,7 +581,7 @@ def test_one_usage_type_in_two_currencies_is_two_anomalies(engine: Engine) -> No
 # -- the demo month ---------------------------------------------------------------------------
 def test_cost_rules_on_the_demo_month(tmp_path: Path) -> None:
     from agent.demo import DATA_DIR
-    from agent.importer import import_paths
+    from collectors.importer import import_paths
 
     engine = open_store(f"sqlite:///{tmp_path / 'demo.db'}")
     import_paths(engine, [DATA_DIR], load_settings(None))

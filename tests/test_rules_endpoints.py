@@ -483,7 +483,7 @@ def test_vector_store_capacity_idle_floor_and_nonprod_standby(engine: Engine) ->
 # -- the shipped demo month ------------------------------------------------------------------------
 def test_endpoint_rules_on_the_demo_month(tmp_path: Path) -> None:
     from agent.demo import DATA_DIR
-    from agent.importer import import_paths
+    from collectors.importer import import_paths
 
     engine = open_store(f"sqlite:///{tmp_path / 'demo.db'}")
     import_paths(engine, [DATA_DIR], load_settings(None))

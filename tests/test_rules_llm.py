@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 import agent.demo
 from agent.config import load_settings
-from agent.importer import import_paths
+from collectors.importer import import_paths
 from agent.store.engine import open_store
 from agent.store.schema import LlmRequest
 from collectors.load import load, table

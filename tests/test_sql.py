@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import load_settings
-from agent.importer import import_paths
+from collectors.importer import import_paths
 from agent.store.engine import open_store
 from tests.helpers import cli, cost_snapshot
 

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from agent.config import load_settings
-from agent.importer import import_paths
+from collectors.importer import import_paths
 from agent.store.schema import LlmRequest, Resource, UsageMetric
 from tests.helpers import cli
 

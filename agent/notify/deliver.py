@@ -29,6 +29,7 @@ from agent.notify.slack import send_bot, send_webhook
 from agent.redact import redact
 from agent.report.rendered import RenderedReport
 from agent.secrets import MissingSecret
+from agent.store.clock import utcnow
 from agent.store.schema import Delivery
 
 log = logging.getLogger(__name__)
@@ -221,9 +222,6 @@ def _record(
 def _clock(now: datetime | None) -> Callable[[], datetime]:
     """Naive-UTC time source; with ``now``, the first reading is ``now`` and time runs on
     from it at the real clock's pace (so later channels still start later)."""
-
-    def utcnow() -> datetime:
-        return datetime.now(UTC).replace(tzinfo=None)
 
     if now is None:
         return utcnow

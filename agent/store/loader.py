@@ -14,7 +14,7 @@ import io
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -24,6 +24,7 @@ from sqlalchemy import Connection, case, literal_column, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from agent.store.bounds import check_table
+from agent.store.clock import utcnow
 from agent.store.daily import refresh as refresh_daily
 from agent.store.schema import COST_COLUMNS, Resource
 from agent.workloads import Classifier
@@ -361,7 +362,7 @@ class Loader:
         check_table(table, frozenset({"attributes"}))
         latest: dict[str, dict[str, Any]] = {}
         for r in table.to_pylist():
-            seen = r.pop("observed_at") or datetime.now(UTC).replace(tzinfo=None)
+            seen = r.pop("observed_at") or utcnow()
             r["attributes"] = _json_value(r["attributes"])
             cur = latest.get(r["resource_id"])
             if cur is None:

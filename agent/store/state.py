@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
+from agent.store.clock import utcnow
 from agent.store.schema import SourceState
 
 
@@ -25,7 +25,7 @@ def put_state(conn: Connection, source: str, key: str, value: dict[str, Any]) ->
             source=source,
             key=key,
             value=value,
-            updated_at=datetime.now(UTC).replace(tzinfo=None),
+            updated_at=utcnow(),
         )
     )
 

@@ -28,15 +28,16 @@ import re
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from sqlalchemy import Connection, Engine
 
+from agent.settings import CoreSettings
 from agent.store.bounds import EARLIEST, LATEST, checked_count
 from agent.store.state import get_state, put_state
 from collectors.aws.session import AwsContext, AwsSourceConfig, call
-from collectors.base import CollectResult, SourceConfig, register
+from collectors.base import Collector, CollectorMeta, CollectResult
 from collectors.load import load, table
 
 log = logging.getLogger(__name__)
@@ -57,16 +58,17 @@ class BadRecord(ValueError):
     """A record the store cannot hold; the message names the object and the record."""
 
 
-@register("aws_bedrock_logs")
-class AwsBedrockLogsCollector:
-    config_model: ClassVar[type[SourceConfig]] = AwsBedrockLogsConfig
-
-    def __init__(self, config: SourceConfig) -> None:
-        assert isinstance(config, AwsBedrockLogsConfig)
-        self.config = config
+class AwsBedrockLogsCollector(Collector[AwsBedrockLogsConfig]):
+    meta = CollectorMeta(
+        summary="Bedrock model invocation logs in S3, per request, incremental by object key",
+    )
 
     def collect(
-        self, engine: Engine, settings: Any, since: date | None = None, until: date | None = None
+        self,
+        engine: Engine,
+        settings: CoreSettings,
+        since: date | None = None,
+        until: date | None = None,
     ) -> CollectResult:
         c = self.config
         ctx = AwsContext(c)

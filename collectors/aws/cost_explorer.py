@@ -22,15 +22,16 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 from pydantic import Field
 from sqlalchemy import Connection, Engine
 
+from agent.settings import CoreSettings
 from agent.store.state import get_state, put_state
 from collectors.aws.session import AwsContext, AwsSourceConfig, call
-from collectors.base import CollectResult, SourceConfig, register
+from collectors.base import Collector, CollectorMeta, CollectResult
 from collectors.load import load, table
 from collectors.window import days, months
 
@@ -50,16 +51,17 @@ class AwsCostExplorerConfig(AwsSourceConfig):
     request_budget: int = Field(20, ge=1, description="max Cost Explorer requests per run")
 
 
-@register("aws_cost_explorer")
-class AwsCostExplorerCollector:
-    config_model: ClassVar[type[SourceConfig]] = AwsCostExplorerConfig
-
-    def __init__(self, config: SourceConfig) -> None:
-        assert isinstance(config, AwsCostExplorerConfig)
-        self.config = config
+class AwsCostExplorerCollector(Collector[AwsCostExplorerConfig]):
+    meta = CollectorMeta(
+        summary="AWS Cost Explorer, for accounts without an export ($0.01 per request, budgeted)",
+    )
 
     def collect(
-        self, engine: Engine, settings: Any, since: date | None = None, until: date | None = None
+        self,
+        engine: Engine,
+        settings: CoreSettings,
+        since: date | None = None,
+        until: date | None = None,
     ) -> CollectResult:
         ctx = AwsContext(self.config)
         today = datetime.now(UTC).date()

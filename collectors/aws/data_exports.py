@@ -22,14 +22,15 @@ import re
 import tempfile
 from datetime import date
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from sqlalchemy import Connection, Engine
 
+from agent.settings import CoreSettings
 from agent.store.state import put_state, states
 from collectors.aws.session import AwsContext, AwsSourceConfig, call, pages
-from collectors.base import CollectResult, SourceConfig, register
+from collectors.base import Collector, CollectorMeta, CollectResult
 from collectors.formats.deliveries import (
     DeliveryError,
     IncompleteDelivery,
@@ -61,16 +62,17 @@ class AwsDataExportsConfig(AwsSourceConfig):
         return v
 
 
-@register("aws_data_exports")
-class AwsDataExportsCollector:
-    config_model: ClassVar[type[SourceConfig]] = AwsDataExportsConfig
-
-    def __init__(self, config: SourceConfig) -> None:
-        assert isinstance(config, AwsDataExportsConfig)
-        self.config = config
+class AwsDataExportsCollector(Collector[AwsDataExportsConfig]):
+    meta = CollectorMeta(
+        summary="AWS Data Exports (CUR 2.0, FOCUS) in S3, each month replaced as AWS restates it",
+    )
 
     def collect(
-        self, engine: Engine, settings: Any, since: date | None = None, until: date | None = None
+        self,
+        engine: Engine,
+        settings: CoreSettings,
+        since: date | None = None,
+        until: date | None = None,
     ) -> CollectResult:
         ctx = AwsContext(self.config)
         # The bucket's account: the base credentials, or the one role given to read it.
@@ -183,11 +185,11 @@ class AwsDataExportsCollector:
         ctx: AwsContext,
         s3: Any,
         engine: Engine,
-        settings: Any,
+        settings: CoreSettings,
         period: str,
         fingerprint: dict[str, Any],
     ) -> Any:
-        from agent.importer import import_paths
+        from collectors.importer import import_paths
 
         def remember(conn: Connection) -> None:
             put_state(conn, self.config.name, f"period:{period}", fingerprint)

@@ -64,15 +64,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import chain
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, Literal, get_args
 
 from botocore.exceptions import BotoCoreError, ClientError, UnknownRegionError
 from pydantic import Field, field_validator
 from sqlalchemy import Engine
 
 from agent.redact import redact
+from agent.settings import CoreSettings
 from collectors.aws.session import Account, AwsContext, AwsSourceConfig, call, pages
-from collectors.base import CollectResult, SourceConfig, register
+from collectors.base import Collector, CollectorMeta, CollectResult
 from collectors.load import load, table
 
 ResourceType = Literal[
@@ -574,16 +575,18 @@ def _scan(scan: Scan, kind: str) -> list[dict[str, Any]]:
     return scanner(scan)
 
 
-@register("aws_inventory")
-class AwsInventoryCollector:
-    config_model: ClassVar[type[SourceConfig]] = AwsInventoryConfig
-
-    def __init__(self, config: SourceConfig) -> None:
-        assert isinstance(config, AwsInventoryConfig)
-        self.config = config
+class AwsInventoryCollector(Collector[AwsInventoryConfig]):
+    meta = CollectorMeta(
+        summary="AWS inventory: endpoints, training jobs, notebooks, collections, GPU instances",
+        job="collect_metrics",
+    )
 
     def collect(
-        self, engine: Engine, settings: Any, since: date | None = None, until: date | None = None
+        self,
+        engine: Engine,
+        settings: CoreSettings,
+        since: date | None = None,
+        until: date | None = None,
     ) -> CollectResult:
         ctx = AwsContext(self.config)
         now = datetime.now(UTC)

@@ -56,14 +56,16 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from sqlalchemy import Connection, Engine
 
+from agent.settings import CoreSettings
+from agent.store.clock import utcnow
 from agent.store.state import put_state, states
 from collectors.aws.session import AwsContext, AwsSourceConfig, call, pages
-from collectors.base import CollectResult, SourceConfig, register
+from collectors.base import Collector, CollectorMeta, CollectResult
 from collectors.load import load, table
 
 Namespace = Literal[
@@ -367,21 +369,23 @@ def _account_id(ctx: AwsContext, session: Any) -> str:
 
 
 # --- the collector --------------------------------------------------------------------------------
-@register("aws_metrics")
-class AwsMetricsCollector:
-    config_model: ClassVar[type[SourceConfig]] = AwsMetricsConfig
-
-    def __init__(self, config: SourceConfig) -> None:
-        assert isinstance(config, AwsMetricsConfig)
-        self.config = config
+class AwsMetricsCollector(Collector[AwsMetricsConfig]):
+    meta = CollectorMeta(
+        summary="CloudWatch usage: SageMaker, Bedrock, OpenSearch Serverless, GPU EC2",
+        job="collect_metrics",
+    )
 
     def collect(
-        self, engine: Engine, settings: Any, since: date | None = None, until: date | None = None
+        self,
+        engine: Engine,
+        settings: CoreSettings,
+        since: date | None = None,
+        until: date | None = None,
     ) -> CollectResult:
         cfg, ctx = self.config, AwsContext(self.config)
         with engine.connect() as conn:
             last = _last_stored(conn, cfg.name, cfg.period_seconds)
-        window = Window.build(cfg, last, since, until, datetime.now(UTC).replace(tzinfo=None))
+        window = Window.build(cfg, last, since, until, utcnow())
         tracks = self._read(ctx, window)
         rows = [r for key, t in sorted(tracks.items()) for r in t.rows(key[0], cfg.period_seconds)]
         newest = {key: max(t.points) for key, t in tracks.items() if t.points}

@@ -23,7 +23,7 @@ from typing import ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collectors.formats.base import FormatReader, Target, register_format
+from collectors.formats.base import FormatReader, Target
 from collectors.formats.canonical import COST_SCHEMA, conform
 from collectors.formats.common import (
     MONEY,
@@ -529,7 +529,6 @@ def _pricing_category(
     )
 
 
-@register_format
 class LegacyCurParquetReader(_CurReader):
     """The legacy CUR as AWS writes it for Athena (Parquet): CUR 2.0's snake_case names, but
     flat ``product_*`` columns and one ``resource_tags_user_team`` column per tag instead of
@@ -565,7 +564,6 @@ class LegacyCurParquetReader(_CurReader):
 _TAG_PREFIX = "resource_tags_"
 
 
-@register_format
 class Cur2Reader(_CurReader):
     """CUR 2.0 from Data Exports: snake_case columns, ``product`` and ``resource_tags`` maps."""
 
@@ -585,7 +583,6 @@ _LEGACY = re.compile(r"^([A-Za-z]+)/(.+)$")
 _CAPITAL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
-@register_format
 class LegacyCurReader(_CurReader):
     """The legacy CUR (``lineItem/UsageType`` headers, ``resourceTags/user:team`` columns)."""
 

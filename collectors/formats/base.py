@@ -1,18 +1,22 @@
 """Format readers: detection from a file's columns, and the registry of formats.
 
 A reader is declared once: its name, the table it feeds, a label for messages, the columns that
-identify it, and one ``convert`` from a raw batch to the canonical shape.  Detection asks each
-reader in registry order (most specific first) whether the columns are its own.
+identify it, and one ``convert`` from a raw batch to the canonical shape.  Defining a subclass
+that sets ``name`` registers it; :func:`agent.plugins.discover` imports the package's modules, so
+a new format is a new module.  Detection asks each reader whether the columns are its own, in
+``precedence`` order (lower first: the more specific formats), then by module name and order
+of definition — never by which module happened to be imported first.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import ClassVar, Literal, TypeVar
+from collections.abc import Sequence
+from typing import ClassVar, Literal
 
 import pyarrow as pa
 
+from agent.plugins import discover
 from collectors.formats.common import Where
 
 Target = Literal["cost", "metrics", "llm_requests", "llm_usage", "resources"]
@@ -27,6 +31,20 @@ class FormatReader(ABC):
     #: ``x_source`` when the user names none; formats of one bill share it, so that a month
     #: imported once as CSV and once as Parquet replaces itself instead of counting twice.
     default_source: ClassVar[str | None] = None
+
+    #: detection order; a reader whose columns are a superset of another's goes first
+    precedence: ClassVar[int] = 100
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            return  # a shared base of several readers (e.g. the CUR variants)
+        missing = [a for a in ("label", "target") if not hasattr(cls, a)]
+        if missing:
+            raise TypeError(f"format {cls.__name__} does not declare {', '.join(missing)}")
+        if any(r.name == cls.name for r in _READERS):
+            raise TypeError(f"format {cls.name!r} registered twice")
+        _READERS.append(cls)
 
     @classmethod
     def source(cls) -> str:
@@ -54,20 +72,13 @@ class FormatReader(ABC):
 
 
 _READERS: list[type[FormatReader]] = []
-R = TypeVar("R", bound=type[FormatReader])
-
-
-def register_format(cls: R) -> R:
-    """Class decorator; registration order is detection order."""
-    if any(r.name == cls.name for r in _READERS):
-        raise RuntimeError(f"format {cls.name!r} registered twice")
-    _READERS.append(cls)
-    return cls
 
 
 def readers() -> list[type[FormatReader]]:
-    _load_builtin()
-    return list(_READERS)
+    """Every format, in detection order."""
+    discover("collectors.formats")
+    order = {r: i for i, r in enumerate(_READERS)}  # definition order within a module
+    return sorted(_READERS, key=lambda r: (r.precedence, r.__module__, order[r]))
 
 
 def detect(columns: frozenset[str]) -> type[FormatReader] | None:
@@ -82,19 +93,3 @@ def reader_by_name(name: str) -> type[FormatReader]:
         if reader.name == name:
             return reader
     raise KeyError(name)
-
-
-_loaders: list[Callable[[], object]] = []
-
-
-def _load_builtin() -> None:
-    # Import order fixes detection order: specific formats before generic ones.
-    from collectors.formats import (  # noqa: F401
-        aws_cur,
-        focus,
-        gcp_billing,
-        inventory,
-        llm_requests,
-        otel_spans,
-        usage_metrics,
-    )

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from collectors.formats.base import FormatReader, Target, register_format
+from collectors.formats.base import FormatReader, Target
 from collectors.formats.canonical import (
     COST_SCHEMA,
     CURRENCY_COLUMNS,
@@ -50,7 +50,6 @@ def _focus_key(name: str) -> str:
     return snake(name)
 
 
-@register_format
 class FocusReader(FormatReader):
     name: ClassVar[str] = "focus"
     label: ClassVar[str] = "FOCUS"

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from agent.store import bounds
-from collectors.formats.base import FormatReader, Target, register_format
+from collectors.formats.base import FormatReader, Target
 from collectors.formats.canonical import COST_SCHEMA, conform
 from collectors.formats.common import (
     MONEY,
@@ -93,7 +93,6 @@ class _Row:
         return pc.if_else(pc.equal(arr, ""), _NONE, arr)
 
 
-@register_format
 class GcpBillingReader(FormatReader):
     """Rows of ``gcp_billing_export_v1_*`` / ``gcp_billing_export_resource_v1_*``."""
 

@@ -7,12 +7,11 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from collectors.formats.base import FormatReader, Target, register_format
+from collectors.formats.base import FormatReader, Target
 from collectors.formats.canonical import RESOURCE_SCHEMA, conform
 from collectors.formats.common import Where, pick, require, to_json_object, to_str, to_timestamp
 
 
-@register_format
 class InventoryReader(FormatReader):
     name: ClassVar[str] = "inventory"
     label: ClassVar[str] = "inventory"

@@ -15,7 +15,7 @@ from typing import ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collectors.formats.base import FormatReader, Target, register_format
+from collectors.formats.base import FormatReader, Target
 from collectors.formats.canonical import LLM_REQUEST_SCHEMA, conform
 from collectors.formats.common import (
     Where,
@@ -42,7 +42,6 @@ _KEY_FIELDS = (
 )
 
 
-@register_format
 class LlmRequestReader(FormatReader):
     name: ClassVar[str] = "llm_requests"
     label: ClassVar[str] = "LLM request log"

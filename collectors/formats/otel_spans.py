@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from agent.store.bounds import EARLIEST, LATEST, checked_count
-from collectors.formats.base import FormatReader, Target, register_format
+from collectors.formats.base import FormatReader, Target
 from collectors.formats.canonical import LLM_REQUEST_SCHEMA, conform
 from collectors.formats.common import Where
 
@@ -44,7 +44,6 @@ PROMPT_HASH = ("gen_ai.prompt.hash", "costagent.prompt_hash")
 _FIELDS = [f.name for f in LLM_REQUEST_SCHEMA]
 
 
-@register_format
 class OtelSpansReader(FormatReader):
     name: ClassVar[str] = "otel_spans"
     label: ClassVar[str] = "OpenTelemetry GenAI spans (OTLP/JSON)"

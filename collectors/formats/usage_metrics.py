@@ -11,7 +11,7 @@ from typing import ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collectors.formats.base import FormatReader, Target, register_format
+from collectors.formats.base import FormatReader, Target
 from collectors.formats.canonical import METRIC_SCHEMA, conform
 from collectors.formats.common import Where, pick, require, to_float, to_int, to_str, to_timestamp
 
@@ -20,7 +20,6 @@ DEFAULT_STAT = "Average"
 DEFAULT_PERIOD_S = 3600
 
 
-@register_format
 class UsageMetricsReader(FormatReader):
     name: ClassVar[str] = "usage_metrics"
     label: ClassVar[str] = "usage metrics"

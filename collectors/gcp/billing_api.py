@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import requests
 from google.api_core import exceptions as gexc
@@ -49,10 +49,12 @@ from pydantic import Field, field_validator
 from sqlalchemy import Connection, Engine, delete, insert, select
 
 from agent.redact import redact
+from agent.settings import CoreSettings
+from agent.store.clock import utcnow
 from agent.store.money import to_decimal
 from agent.store.prices import PREEMPTIBLE, base_description
 from agent.store.schema import CostLineItem, SkuPrice
-from collectors.base import CollectResult, SourceConfig, register
+from collectors.base import Collector, CollectorMeta, CollectResult
 from collectors.formats.currencies import ISO_4217
 from collectors.gcp.session import GcpContext, GcpSourceConfig
 from collectors.load import load, table
@@ -362,19 +364,20 @@ def _attempt(what: str, fn: Callable[[], T], failures: list[str]) -> T | None:
         return None
 
 
-@register("gcp_billing_api")
-class GcpBillingApiCollector:
-    config_model: ClassVar[type[SourceConfig]] = GcpBillingApiConfig
-
-    def __init__(self, config: SourceConfig) -> None:
-        assert isinstance(config, GcpBillingApiConfig)
-        self.config = config
+class GcpBillingApiCollector(Collector[GcpBillingApiConfig]):
+    meta = CollectorMeta(
+        summary="GCP Cloud Billing API: billing accounts, linked projects, SKU list prices",
+    )
 
     def collect(
-        self, engine: Engine, settings: Any, since: date | None = None, until: date | None = None
+        self,
+        engine: Engine,
+        settings: CoreSettings,
+        since: date | None = None,
+        until: date | None = None,
     ) -> CollectResult:
         ctx = GcpContext(self.config)
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = utcnow()
         billed = _billed(engine)
         warnings: list[str] = []
         failures: list[str] = []

@@ -43,15 +43,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 from sqlalchemy import Connection, Engine
 
+from agent.settings import CoreSettings
 from agent.store.state import get_state, put_state
-from collectors.base import CollectResult, SourceConfig, register
+from collectors.base import Collector, CollectorMeta, CollectResult
 from collectors.formats.base import FormatReader, Target
 from collectors.formats.common import Where
 from collectors.formats.focus import FocusReader
@@ -116,16 +117,15 @@ class Query:
     reader: FormatReader
 
 
-@register("gcp_billing_export")
-class GcpBillingExportCollector:
-    config_model: ClassVar[type[SourceConfig]] = GcpBillingExportConfig
-
-    def __init__(self, config: SourceConfig) -> None:
-        assert isinstance(config, GcpBillingExportConfig)
-        self.config = config
+class GcpBillingExportCollector(Collector[GcpBillingExportConfig]):
+    meta = CollectorMeta(summary="GCP billing export in BigQuery, aggregated where it lives")
 
     def collect(
-        self, engine: Engine, settings: Any, since: date | None = None, until: date | None = None
+        self,
+        engine: Engine,
+        settings: CoreSettings,
+        since: date | None = None,
+        until: date | None = None,
     ) -> CollectResult:
         ctx = GcpContext(self.config)
         client = self._client(ctx)

@@ -76,7 +76,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from itertools import chain
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import requests
 from google.api_core import exceptions as gexc
@@ -84,8 +84,10 @@ from pydantic import Field, field_validator
 from sqlalchemy import Connection, Engine
 
 from agent.redact import redact
+from agent.settings import CoreSettings
+from agent.store.clock import utcnow
 from agent.store.state import get_state, put_state, states
-from collectors.base import CollectResult, SourceConfig, register
+from collectors.base import Collector, CollectorMeta, CollectResult
 from collectors.gcp.session import Api, GcpContext, GcpSourceConfig
 from collectors.load import load, table
 
@@ -573,19 +575,21 @@ def _endpoint_id(run: Run, project: str, labels: Mapping[str, str]) -> str:
 
 
 # --- the collector ----------------------------------------------------------------------------
-@register("gcp_vertex")
-class GcpVertexCollector:
-    config_model: ClassVar[type[SourceConfig]] = GcpVertexConfig
-
-    def __init__(self, config: SourceConfig) -> None:
-        assert isinstance(config, GcpVertexConfig)
-        self.config = config
+class GcpVertexCollector(Collector[GcpVertexConfig]):
+    meta = CollectorMeta(
+        summary="Vertex AI endpoints and jobs, with their Cloud Monitoring usage",
+        job="collect_metrics",
+    )
 
     def collect(
-        self, engine: Engine, settings: Any, since: date | None = None, until: date | None = None
+        self,
+        engine: Engine,
+        settings: CoreSettings,
+        since: date | None = None,
+        until: date | None = None,
     ) -> CollectResult:
         cfg = self.config
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = utcnow()
         with engine.connect() as conn:
             last = _last_stored(conn, cfg.name)
             known = dict(get_state(conn, cfg.name, NUMBERS_KEY) or {})

@@ -16,21 +16,22 @@ outside that fails the run naming the API, the bucket and the field, and writes 
 from __future__ import annotations
 
 import logging
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
 from pydantic import Field, SecretStr
 from sqlalchemy import Connection, Engine
 
 from agent.secrets import MissingSecret, env_secret, file_secret
+from agent.settings import CoreSettings
 from agent.store.bounds import EARLIEST, LATEST, MONEY_LIMIT, QUANTITY_LIMIT, checked_count
 from agent.store.state import get_state, put_state
-from collectors.base import CollectResult, SourceConfig
+from collectors.base import Collector, CollectResult, SourceConfig
 from collectors.http_api import ApiError, JsonApi
 from collectors.load import load, table
 from collectors.window import days
@@ -163,17 +164,15 @@ def results(api: str, bucket: Mapping[str, Any], path: str) -> list[dict[str, An
     return found
 
 
-class AdminUsageCollector(ABC):
+AdminConfigT = TypeVar("AdminConfigT", bound="LlmAdminSourceConfig")
+
+
+class AdminUsageCollector(Collector[AdminConfigT]):
     """One run of an admin-API source: fetch the window's usage (and costs), load it at once."""
 
-    config_model: ClassVar[type[SourceConfig]]
     api_name: ClassVar[str]  # "OpenAI Admin API"
     provider_name: ClassVar[str]  # FOCUS ProviderName of the cost rows
     service_name: ClassVar[str]  # FOCUS ServiceName of the cost rows
-
-    def __init__(self, config: SourceConfig) -> None:
-        assert isinstance(config, LlmAdminSourceConfig)
-        self.config = config
 
     @abstractmethod
     def api(self, key: SecretStr) -> JsonApi:
@@ -188,7 +187,11 @@ class AdminUsageCollector(ABC):
         """Cost rows of the days in [lo, hi), as :meth:`cost_row` makes them."""
 
     def collect(
-        self, engine: Engine, settings: Any, since: date | None = None, until: date | None = None
+        self,
+        engine: Engine,
+        settings: CoreSettings,
+        since: date | None = None,
+        until: date | None = None,
     ) -> CollectResult:
         api = self.api(self._key())
         api.max_wait_seconds = self.config.max_wait_seconds

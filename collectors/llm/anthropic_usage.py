@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
-from collectors.base import SourceConfig, register
+from collectors.base import CollectorMeta
 from collectors.http_api import JsonApi
 from collectors.llm.admin import (
     AdminUsageCollector,
@@ -52,9 +52,8 @@ class AnthropicUsageConfig(LlmAdminSourceConfig):
     base_url: str = Field("https://api.anthropic.com/v1", description="the API's base URL")
 
 
-@register("anthropic_usage")
-class AnthropicUsageCollector(AdminUsageCollector):
-    config_model: ClassVar[type[SourceConfig]] = AnthropicUsageConfig
+class AnthropicUsageCollector(AdminUsageCollector[AnthropicUsageConfig]):
+    meta = CollectorMeta(summary="Anthropic Admin API: message usage and daily cost report")
     api_name: ClassVar[str] = API
     provider_name: ClassVar[str] = "Anthropic"
     service_name: ClassVar[str] = "Claude API"

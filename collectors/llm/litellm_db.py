@@ -29,16 +29,17 @@ import hashlib
 import json
 import logging
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from sqlalchemy import Engine, create_engine, text
 
 from agent.secrets import MissingSecret, env_secret
+from agent.settings import CoreSettings
 from agent.store.bounds import EARLIEST, LATEST, checked_count
 from agent.store.engine import normalise_url
 from agent.store.state import get_state, put_state
-from collectors.base import CollectResult, SourceConfig, register
+from collectors.base import Collector, CollectorMeta, CollectResult, SourceConfig
 from collectors.load import load, table
 
 log = logging.getLogger(__name__)
@@ -74,16 +75,17 @@ class LiteLlmDbConfig(SourceConfig):
         return value
 
 
-@register("litellm_db")
-class LiteLlmDbCollector:
-    config_model: ClassVar[type[SourceConfig]] = LiteLlmDbConfig
-
-    def __init__(self, config: SourceConfig) -> None:
-        assert isinstance(config, LiteLlmDbConfig)
-        self.config = config
+class LiteLlmDbCollector(Collector[LiteLlmDbConfig]):
+    meta = CollectorMeta(
+        summary="LiteLLM proxy spend logs, read from its PostgreSQL, incremental by startTime",
+    )
 
     def collect(
-        self, engine: Engine, settings: Any, since: date | None = None, until: date | None = None
+        self,
+        engine: Engine,
+        settings: CoreSettings,
+        since: date | None = None,
+        until: date | None = None,
     ) -> CollectResult:
         c = self.config
         dsn = env_secret(c.dsn_env)
@@ -128,7 +130,7 @@ class LiteLlmDbCollector:
         )
 
     def _store(
-        self, engine: Engine, settings: Any, rows: list[dict[str, Any]], newest: str | None
+        self, engine: Engine, settings: CoreSettings, rows: list[dict[str, Any]], newest: str | None
     ) -> int:
         def remember(conn: Any) -> None:
             if newest:

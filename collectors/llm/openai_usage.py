@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
-from collectors.base import SourceConfig, register
+from collectors.base import CollectorMeta
 from collectors.http_api import JsonApi
 from collectors.llm.admin import (
     AdminUsageCollector,
@@ -49,9 +49,8 @@ class OpenAiUsageConfig(LlmAdminSourceConfig):
     base_url: str = Field("https://api.openai.com/v1", description="the API's base URL")
 
 
-@register("openai_usage")
-class OpenAiUsageCollector(AdminUsageCollector):
-    config_model: ClassVar[type[SourceConfig]] = OpenAiUsageConfig
+class OpenAiUsageCollector(AdminUsageCollector[OpenAiUsageConfig]):
+    meta = CollectorMeta(summary="OpenAI Admin API: usage buckets and daily costs")
     api_name: ClassVar[str] = API
     provider_name: ClassVar[str] = "OpenAI"
     service_name: ClassVar[str] = "OpenAI API"

@@ -10,18 +10,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
-from sqlalchemy import Connection, Engine, insert
+from sqlalchemy import Connection, Engine
 
-from agent.config import Settings
+from agent.settings import CoreSettings
 from agent.store.bounds import ValueRejected
+from agent.store.clock import utcnow
 from agent.store.engine import retry_deadlocks
 from agent.store.loader import Loader
-from agent.store.schema import CollectionRun
+from agent.store.runs import CollectResult, record_run
 from agent.workloads import Classifier
 from collectors.formats import files
 from collectors.formats.base import FormatReader, detect, readers
@@ -90,7 +91,7 @@ def plan(paths: Iterable[str | os.PathLike[str]], fmt: str | None = None) -> lis
 def import_paths(
     engine: Engine,
     paths: Iterable[str | os.PathLike[str]],
-    settings: Settings,
+    settings: CoreSettings,
     source: str | None = None,
     fmt: str | None = None,
     progress: ProgressSink | None = None,
@@ -104,7 +105,7 @@ def import_paths(
     ``record=False``: the pipeline records one run per collector, not one per import.
     """
     sink: ProgressSink = progress or NoProgress()
-    started = _now()
+    started = utcnow()
     planned = plan(paths, fmt)
     sink.start(len(planned), sum(p.size for p in planned))
     run_source = source or "import"
@@ -129,7 +130,7 @@ def import_paths(
 def _load_all(
     engine: Engine,
     planned: list[PlannedFile],
-    settings: Settings,
+    settings: CoreSettings,
     source: str | None,
     sink: ProgressSink,
     last_step: Callable[[Connection, ImportSummary], None],
@@ -185,34 +186,21 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def _record(
-    conn: object,
+    conn: Connection,
     source: str,
     started: datetime,
     status: str,
     summary: ImportSummary | None,
     error: str | None,
 ) -> None:
-    conn.execute(  # type: ignore[attr-defined]
-        insert(CollectionRun).values(
-            source=source,
-            kind="import",
-            slices=summary.slices if summary else None,
-            rows=summary.total_rows if summary else 0,
-            status=status,
-            error=error,
-            started_at=started,
-            finished_at=_now(),
-            api_requests=0,
-            details={"files": [{"path": p, "format": f, "rows": r} for p, f, r in summary.files]}
-            if summary
-            else None,
+    result = None
+    if summary is not None:
+        files = [{"path": p, "format": f, "rows": r} for p, f, r in summary.files]
+        result = CollectResult(
+            slices=tuple(summary.slices), rows=summary.total_rows, details={"files": files}
         )
-    )
+    record_run(conn, source, "import", started, status, result, error)
 
 
 def _record_failure(engine: Engine, source: str, started: datetime, exc: BaseException) -> None:
@@ -221,6 +209,6 @@ def _record_failure(engine: Engine, source: str, started: datetime, exc: BaseExc
         return
     try:
         with engine.begin() as conn:
-            _record(conn, source, started, "failed", None, str(exc)[:2000])
+            _record(conn, source, started, "failed", None, str(exc))
     except Exception:  # the database itself may be what failed; the original error matters
         pass
