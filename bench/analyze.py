@@ -30,9 +30,9 @@ from sqlalchemy import Engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.config import load_settings
-from collectors.importer import import_paths
 from agent.store.engine import open_store
 from bench.ingest import generate
+from collectors.importer import import_paths
 from collectors.load import load, table
 from rules.base import configured_rules
 from rules.engine import analyze

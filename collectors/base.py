@@ -28,6 +28,7 @@ __all__ = [
     "CollectResult",
     "Collector",
     "CollectorMeta",
+    "Day",
     "SourceConfig",
     "collector_for",
     "source_types",
@@ -58,6 +59,7 @@ class CollectorMeta(BaseModel):
 
 
 ConfigT = TypeVar("ConfigT", bound=SourceConfig)
+Day = date | None  # a bound of the days to collect; None: the source's own window
 _REGISTRY: dict[str, type[Collector[Any]]] = {}
 
 
@@ -90,11 +92,7 @@ class Collector(ABC, Generic[ConfigT]):
 
     @abstractmethod
     def collect(
-        self,
-        engine: Engine,
-        settings: CoreSettings,
-        since: date | None = None,
-        until: date | None = None,
+        self, engine: Engine, settings: CoreSettings, since: Day = None, until: Day = None
     ) -> CollectResult:
         """Load the source's data for [since, until) (default: its own incremental window)."""
 

@@ -5,13 +5,12 @@ It is the ``import`` command on a schedule: the same readers, the same slice-rep
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
 from sqlalchemy import Engine
 
 from agent.settings import CoreSettings
-from collectors.base import Collector, CollectorMeta, CollectResult, SourceConfig
+from collectors.base import Collector, CollectorMeta, CollectResult, Day, SourceConfig
 from collectors.importer import import_paths
 
 
@@ -24,11 +23,7 @@ class LocalFilesCollector(Collector[LocalFilesConfig]):
     meta = CollectorMeta(summary="export files on disk, any format `costagent import` reads")
 
     def collect(
-        self,
-        engine: Engine,
-        settings: CoreSettings,
-        since: date | None = None,
-        until: date | None = None,
+        self, engine: Engine, settings: CoreSettings, since: Day = None, until: Day = None
     ) -> CollectResult:
         summary = import_paths(
             engine, self.config.paths, settings, source=self.config.name, record=False

@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine, func, select
 
 from agent.config import load_settings
-from collectors.importer import import_paths
 from agent.store.money import money_sum
 from agent.store.schema import CostLineItem as C
+from collectors.importer import import_paths
 from tests import cur_builder as cb
 from tests.helpers import cli, cost_snapshot
 

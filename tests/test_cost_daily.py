@@ -14,11 +14,11 @@ from alembic import command
 from sqlalchemy import Engine, delete, func, select
 
 from agent.config import load_settings
-from collectors.importer import import_paths
 from agent.store.daily import rebuild
 from agent.store.engine import alembic_config
 from agent.store.money import money_sum
 from agent.store.schema import CostDaily, CostLineItem
+from collectors.importer import import_paths
 from rules.daily import total
 
 

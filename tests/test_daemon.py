@@ -26,8 +26,8 @@ import pytest
 from sqlalchemy import Engine, insert, select, update
 
 from agent import daemon_lock
-from agent.store import clock
 from agent.demo import DATA_DIR
+from agent.store import clock
 from agent.store.engine import open_store
 from agent.store.schema import DaemonLock, JobRun, SourceState
 from tests.daemon_hooks import MARK_KEY

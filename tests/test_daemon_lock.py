@@ -21,11 +21,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from agent import daemon_lock
-from agent.store import clock
 from agent.config import Settings
 from agent.daemon_lock import Holder, LockHeld
 from agent.scheduler import Daemon
 from agent.shutdown import Shutdown, short_timeout_engine
+from agent.store import clock
 from agent.store.engine import open_store
 from agent.store.schema import DaemonLock
 
@@ -80,9 +80,7 @@ def test_other_host_is_taken_over_only_after_the_stale_timeout(engine: Engine) -
     with pytest.raises(LockHeld):
         daemon_lock.acquire(engine, timedelta(minutes=5))
     with engine.begin() as conn:
-        conn.execute(
-            update(DaemonLock).values(heartbeat_at=clock.utcnow() - timedelta(minutes=6))
-        )
+        conn.execute(update(DaemonLock).values(heartbeat_at=clock.utcnow() - timedelta(minutes=6)))
     mine = daemon_lock.acquire(engine, timedelta(minutes=5))
     assert daemon_lock.read(engine) == mine
 

@@ -21,9 +21,9 @@ from agent.config import load_settings
 from agent.demo import DATA_DIR
 from agent.demo._common import WORKLOADS
 from agent.demo.generate import Result, generate, main
-from collectors.importer import import_paths, plan
 from agent.store.engine import open_store
 from agent.store.schema import CostLineItem, LlmRequest, Resource, UsageMetric
+from collectors.importer import import_paths, plan
 
 MAX_SHIPPED_BYTES = 3_000_000
 TARGETS = {  # shipped folder → the store table its files feed

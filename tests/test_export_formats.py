@@ -24,10 +24,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from agent.config import load_settings
-from collectors.importer import import_paths
 from agent.store.money import money_sum
 from agent.store.schema import CostLineItem as C
 from collectors.formats.aws_cur import LegacyCurReader
+from collectors.importer import import_paths
 from tests import cur_builder as cb
 from tests.conftest import SHARED
 from tests.helpers import cli

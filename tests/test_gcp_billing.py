@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import Engine, select
 
 from agent.config import load_settings
-from collectors.importer import import_paths
 from agent.store.money import money_sum
 from agent.store.schema import CostLineItem as C
+from collectors.importer import import_paths
 from tests.helpers import cli, cost_snapshot
 
 ACCOUNT = "01D3M0-5YN7H3-71C000"

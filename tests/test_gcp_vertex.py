@@ -19,11 +19,11 @@ import time_machine
 from sqlalchemy import Engine, select, text
 
 from agent.config import load_settings
-from collectors.importer import import_paths
 from agent.pipeline import SourceOutcome, collect_all
 from agent.store.schema import CollectionRun, Resource, SourceState, UsageMetric
 from collectors.base import validate_source
 from collectors.gcp.vertex import vertex_id
+from collectors.importer import import_paths
 from tests.gcp_fakes import FakeGoogle, GoogleRequest, Reply, error, page
 from tests.test_gcp_billing import VERTEX, _row, write_jsonl
 

@@ -23,9 +23,9 @@ from sqlalchemy import Engine
 
 import agent.demo
 from agent.config import load_settings
-from collectors.importer import import_paths
 from agent.store.engine import open_store
 from agent.store.schema import LlmRequest
+from collectors.importer import import_paths
 from collectors.load import load, table
 from rules.base import RuleContext, configured_rules
 from rules.engine import analyze, list_findings

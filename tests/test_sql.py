@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from agent.config import load_settings
-from collectors.importer import import_paths
 from agent.store.engine import open_store
+from collectors.importer import import_paths
 from tests.helpers import cli, cost_snapshot
 
 WRITES_BOTH = [

@@ -9,8 +9,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from agent.config import load_settings
-from collectors.importer import import_paths
 from agent.store.schema import LlmRequest, Resource, UsageMetric
+from collectors.importer import import_paths
 from tests.helpers import cli
 
 ARN = "arn:aws:sagemaker:us-east-1:111122223333:endpoint/chat-prod"

@@ -37,7 +37,7 @@ from agent.settings import CoreSettings
 from agent.store.bounds import EARLIEST, LATEST, checked_count
 from agent.store.state import get_state, put_state
 from collectors.aws.session import AwsContext, AwsSourceConfig, call
-from collectors.base import Collector, CollectorMeta, CollectResult
+from collectors.base import Collector, CollectorMeta, CollectResult, Day
 from collectors.load import load, table
 
 log = logging.getLogger(__name__)
@@ -64,11 +64,7 @@ class AwsBedrockLogsCollector(Collector[AwsBedrockLogsConfig]):
     )
 
     def collect(
-        self,
-        engine: Engine,
-        settings: CoreSettings,
-        since: date | None = None,
-        until: date | None = None,
+        self, engine: Engine, settings: CoreSettings, since: Day = None, until: Day = None
     ) -> CollectResult:
         c = self.config
         ctx = AwsContext(c)

@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine
 from agent.settings import CoreSettings
 from agent.store.state import get_state, put_state
 from collectors.aws.session import AwsContext, AwsSourceConfig, call
-from collectors.base import Collector, CollectorMeta, CollectResult
+from collectors.base import Collector, CollectorMeta, CollectResult, Day
 from collectors.load import load, table
 from collectors.window import days, months
 
@@ -57,11 +57,7 @@ class AwsCostExplorerCollector(Collector[AwsCostExplorerConfig]):
     )
 
     def collect(
-        self,
-        engine: Engine,
-        settings: CoreSettings,
-        since: date | None = None,
-        until: date | None = None,
+        self, engine: Engine, settings: CoreSettings, since: Day = None, until: Day = None
     ) -> CollectResult:
         ctx = AwsContext(self.config)
         today = datetime.now(UTC).date()

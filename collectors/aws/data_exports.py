@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine
 from agent.settings import CoreSettings
 from agent.store.state import put_state, states
 from collectors.aws.session import AwsContext, AwsSourceConfig, call, pages
-from collectors.base import Collector, CollectorMeta, CollectResult
+from collectors.base import Collector, CollectorMeta, CollectResult, Day
 from collectors.formats.deliveries import (
     DeliveryError,
     IncompleteDelivery,
@@ -68,11 +68,7 @@ class AwsDataExportsCollector(Collector[AwsDataExportsConfig]):
     )
 
     def collect(
-        self,
-        engine: Engine,
-        settings: CoreSettings,
-        since: date | None = None,
-        until: date | None = None,
+        self, engine: Engine, settings: CoreSettings, since: Day = None, until: Day = None
     ) -> CollectResult:
         ctx = AwsContext(self.config)
         # The bucket's account: the base credentials, or the one role given to read it.

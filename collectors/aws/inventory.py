@@ -62,7 +62,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from itertools import chain
 from typing import Any, Literal, get_args
 
@@ -73,7 +73,7 @@ from sqlalchemy import Engine
 from agent.redact import redact
 from agent.settings import CoreSettings
 from collectors.aws.session import Account, AwsContext, AwsSourceConfig, call, pages
-from collectors.base import Collector, CollectorMeta, CollectResult
+from collectors.base import Collector, CollectorMeta, CollectResult, Day
 from collectors.load import load, table
 
 ResourceType = Literal[
@@ -582,11 +582,7 @@ class AwsInventoryCollector(Collector[AwsInventoryConfig]):
     )
 
     def collect(
-        self,
-        engine: Engine,
-        settings: CoreSettings,
-        since: date | None = None,
-        until: date | None = None,
+        self, engine: Engine, settings: CoreSettings, since: Day = None, until: Day = None
     ) -> CollectResult:
         ctx = AwsContext(self.config)
         now = datetime.now(UTC)

@@ -65,7 +65,7 @@ from agent.settings import CoreSettings
 from agent.store.clock import utcnow
 from agent.store.state import put_state, states
 from collectors.aws.session import AwsContext, AwsSourceConfig, call, pages
-from collectors.base import Collector, CollectorMeta, CollectResult
+from collectors.base import Collector, CollectorMeta, CollectResult, Day
 from collectors.load import load, table
 
 Namespace = Literal[
@@ -376,11 +376,7 @@ class AwsMetricsCollector(Collector[AwsMetricsConfig]):
     )
 
     def collect(
-        self,
-        engine: Engine,
-        settings: CoreSettings,
-        since: date | None = None,
-        until: date | None = None,
+        self, engine: Engine, settings: CoreSettings, since: Day = None, until: Day = None
     ) -> CollectResult:
         cfg, ctx = self.config, AwsContext(self.config)
         with engine.connect() as conn:

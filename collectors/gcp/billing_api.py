@@ -37,7 +37,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -54,7 +54,7 @@ from agent.store.clock import utcnow
 from agent.store.money import to_decimal
 from agent.store.prices import PREEMPTIBLE, base_description
 from agent.store.schema import CostLineItem, SkuPrice
-from collectors.base import Collector, CollectorMeta, CollectResult
+from collectors.base import Collector, CollectorMeta, CollectResult, Day
 from collectors.formats.currencies import ISO_4217
 from collectors.gcp.session import GcpContext, GcpSourceConfig
 from collectors.load import load, table
@@ -370,11 +370,7 @@ class GcpBillingApiCollector(Collector[GcpBillingApiConfig]):
     )
 
     def collect(
-        self,
-        engine: Engine,
-        settings: CoreSettings,
-        since: date | None = None,
-        until: date | None = None,
+        self, engine: Engine, settings: CoreSettings, since: Day = None, until: Day = None
     ) -> CollectResult:
         ctx = GcpContext(self.config)
         now = utcnow()

@@ -52,7 +52,7 @@ from sqlalchemy import Connection, Engine
 
 from agent.settings import CoreSettings
 from agent.store.state import get_state, put_state
-from collectors.base import Collector, CollectorMeta, CollectResult
+from collectors.base import Collector, CollectorMeta, CollectResult, Day
 from collectors.formats.base import FormatReader, Target
 from collectors.formats.common import Where
 from collectors.formats.focus import FocusReader
@@ -121,11 +121,7 @@ class GcpBillingExportCollector(Collector[GcpBillingExportConfig]):
     meta = CollectorMeta(summary="GCP billing export in BigQuery, aggregated where it lives")
 
     def collect(
-        self,
-        engine: Engine,
-        settings: CoreSettings,
-        since: date | None = None,
-        until: date | None = None,
+        self, engine: Engine, settings: CoreSettings, since: Day = None, until: Day = None
     ) -> CollectResult:
         ctx = GcpContext(self.config)
         client = self._client(ctx)

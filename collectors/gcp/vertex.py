@@ -87,7 +87,7 @@ from agent.redact import redact
 from agent.settings import CoreSettings
 from agent.store.clock import utcnow
 from agent.store.state import get_state, put_state, states
-from collectors.base import Collector, CollectorMeta, CollectResult
+from collectors.base import Collector, CollectorMeta, CollectResult, Day
 from collectors.gcp.session import Api, GcpContext, GcpSourceConfig
 from collectors.load import load, table
 
@@ -582,11 +582,7 @@ class GcpVertexCollector(Collector[GcpVertexConfig]):
     )
 
     def collect(
-        self,
-        engine: Engine,
-        settings: CoreSettings,
-        since: date | None = None,
-        until: date | None = None,
+        self, engine: Engine, settings: CoreSettings, since: Day = None, until: Day = None
     ) -> CollectResult:
         cfg = self.config
         now = utcnow()

@@ -31,7 +31,7 @@ from agent.secrets import MissingSecret, env_secret, file_secret
 from agent.settings import CoreSettings
 from agent.store.bounds import EARLIEST, LATEST, MONEY_LIMIT, QUANTITY_LIMIT, checked_count
 from agent.store.state import get_state, put_state
-from collectors.base import Collector, CollectResult, SourceConfig
+from collectors.base import Collector, CollectResult, Day, SourceConfig
 from collectors.http_api import ApiError, JsonApi
 from collectors.load import load, table
 from collectors.window import days
@@ -187,11 +187,7 @@ class AdminUsageCollector(Collector[AdminConfigT]):
         """Cost rows of the days in [lo, hi), as :meth:`cost_row` makes them."""
 
     def collect(
-        self,
-        engine: Engine,
-        settings: CoreSettings,
-        since: date | None = None,
-        until: date | None = None,
+        self, engine: Engine, settings: CoreSettings, since: Day = None, until: Day = None
     ) -> CollectResult:
         api = self.api(self._key())
         api.max_wait_seconds = self.config.max_wait_seconds

@@ -39,7 +39,7 @@ from agent.settings import CoreSettings
 from agent.store.bounds import EARLIEST, LATEST, checked_count
 from agent.store.engine import normalise_url
 from agent.store.state import get_state, put_state
-from collectors.base import Collector, CollectorMeta, CollectResult, SourceConfig
+from collectors.base import Collector, CollectorMeta, CollectResult, Day, SourceConfig
 from collectors.load import load, table
 
 log = logging.getLogger(__name__)
@@ -81,11 +81,7 @@ class LiteLlmDbCollector(Collector[LiteLlmDbConfig]):
     )
 
     def collect(
-        self,
-        engine: Engine,
-        settings: CoreSettings,
-        since: date | None = None,
-        until: date | None = None,
+        self, engine: Engine, settings: CoreSettings, since: Day = None, until: Day = None
     ) -> CollectResult:
         c = self.config
         dsn = env_secret(c.dsn_env)

@@ -11,8 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from agent.store.views import VIEW_NAMES, view_sql
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -21,6 +19,43 @@ depends_on = None
 # Plain types here, not the models' decorators: a migration must not change when models do.
 MONEY = sa.Numeric(30, 12)
 JSON_T = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+# The views for ad-hoc SQL as this revision created them, frozen here: a revision must not change
+# when live code does (later revisions that change a view carry their own SQL, e.g. 0007).
+_DAY = {"sqlite": "date(charge_period_start)", "postgresql": "CAST(charge_period_start AS DATE)"}
+
+
+def view_sql(dialect: str) -> dict[str, str]:
+    day = _DAY.get(dialect, _DAY["postgresql"])
+    return {
+        "daily_cost": f"""
+CREATE VIEW daily_cost AS
+SELECT {day} AS day,
+       provider_name AS provider,
+       x_workload AS workload,
+       service_name AS service,
+       sub_account_id,
+       sub_account_name,
+       billing_currency AS currency,
+       SUM(billed_cost) AS billed,
+       SUM(effective_cost) AS effective,
+       COUNT(*) AS line_items
+FROM cost_line_items
+GROUP BY {day}, provider_name, x_workload, service_name, sub_account_id, sub_account_name,
+         billing_currency""",
+        "ai_spend": """
+CREATE VIEW ai_spend AS
+SELECT * FROM daily_cost WHERE workload <> 'other'""",
+        "open_findings": """
+CREATE VIEW open_findings AS
+SELECT fingerprint, rule_id, subject, title, recommendation, monthly_savings, currency,
+       confidence, first_seen, last_seen
+FROM findings
+WHERE status = 'open'""",
+    }
+
+
+VIEW_NAMES = ("ai_spend", "daily_cost", "open_findings")  # drop order: dependants first
 
 
 def upgrade() -> None:
