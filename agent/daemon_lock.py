@@ -127,8 +127,8 @@ def start_ticks(pid: int) -> str | None:
 
 
 def process_key(pid: int) -> str | None:
-    parts = (_boot_id(), _pid_namespace(), start_ticks(pid))
-    return ":".join(parts) if all(parts) else None  # type: ignore[arg-type]
+    parts = [part for part in (_boot_id(), _pid_namespace(), start_ticks(pid)) if part]
+    return ":".join(parts) if len(parts) == 3 else None
 
 
 def pid_alive(pid: int) -> bool:

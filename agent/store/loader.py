@@ -219,13 +219,21 @@ class Loader:
             columns.append(arr.to_pylist())
         names = ", ".join(table.column_names)
         marks = ", ".join("?" * table.num_columns)
-        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = self._driver_cursor()
         try:
             cursor.executemany(
                 f"{verb} INTO {name} ({names}) VALUES ({marks})", zip(*columns, strict=True)
             )
         finally:
             cursor.close()
+
+    def _driver_cursor(self) -> Any:
+        """The DBAPI driver's own cursor (sqlite3's executemany, psycopg's COPY): the fast
+        paths SQLAlchemy does not wrap. A pooled connection always has its driver connection."""
+        driver = self.conn.connection.driver_connection
+        if driver is None:
+            raise RuntimeError("the store connection was closed during a load")
+        return driver.cursor()
 
     def _copy_pg(self, name: str, table: pa.Table) -> None:
         # Arrow writes the batch as CSV in C; PostgreSQL parses it in C.  Unquoted empty
@@ -235,7 +243,7 @@ class Loader:
             table, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed")
         )
         names = ", ".join(table.column_names)
-        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = self._driver_cursor()
         try:
             with cursor.copy(f"COPY {name} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
                 copy.write(buf.getbuffer())
