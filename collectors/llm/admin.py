@@ -45,7 +45,9 @@ class LlmAdminSourceConfig(SourceConfig):
 
     admin_key_env: str = Field(description="environment variable that holds the admin key")
     admin_key_file: Path | None = Field(
-        None, description="file whose first line is the admin key (instead of admin_key_env)"
+        None,
+        description="file whose first line is the admin key (instead of admin_key_env)",
+        examples=["/run/secrets/admin-key"],
     )
     base_url: str = Field(description="the API's base URL (a proxy or a test server)")
     bucket_width: str = Field("1d", pattern=r"^(1h|1d)$", description="usage buckets: 1h or 1d")
