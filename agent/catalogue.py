@@ -14,11 +14,12 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from agent.example_config import toml_value
 from collectors.base import source_types
 from rules.base import registered_rules
 
 README_PATH = Path(__file__).resolve().parents[1] / "README.md"
-COLUMNS = ("rule_id", "family", "title", "description", "sources")
+SHORT_VALUE = 40  # a longer default (a table of plans, a list of markers) is named, not shown
 
 
 def rule_rows(rule_settings: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -67,14 +68,34 @@ def rules_markdown() -> str:
     lines += [f"| `{r['rule_id']}` | {r['family']} | {_cell(r['title'])} |" for r in rows]
     lines.append("")
     for r in rows:
-        lines += textwrap.wrap(
-            f"- `{r['rule_id']}`: {r['description']}",
-            80,
-            subsequent_indent="  ",
-            break_on_hyphens=False,
-            break_long_words=False,
+        lines += _wrap(
+            f"- `{r['rule_id']}`: {r['description']} Defaults: {_defaults(r['rule_id'])}."
         )
     return "\n".join(lines)
+
+
+_KEEP = "\x00"  # stands for a space inside a code span while wrapping
+
+
+def _wrap(text: str) -> list[str]:
+    """Wrapped at 80 columns, never inside a code span (`key = value` stays on one line)."""
+    whole = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", _KEEP), text)
+    lines = textwrap.wrap(
+        whole, 80, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False
+    )
+    return [line.replace(_KEEP, " ") for line in lines]
+
+
+def _defaults(rule_id: str) -> str:
+    """The rule's thresholds at their defaults, ``key = value`` (TOML, as the user writes it)."""
+    model = registered_rules()[rule_id].config_model
+    shown = []
+    for name, info in model.model_fields.items():
+        if name == "enabled":  # every rule has it, said above the list
+            continue
+        value = toml_value(info.get_default(call_default_factory=True))
+        shown.append(f"`{name} = {value}`" if len(value) <= SHORT_VALUE else f"`{name}`")
+    return ", ".join(shown)
 
 
 def sources_markdown() -> str:
