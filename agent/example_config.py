@@ -52,9 +52,10 @@ PREAMBLE = f"""\
 # `{REGENERATE}`: do not edit deploy/costagent.example.toml by
 # hand (a test compares it with the code).
 #
-# Every key is shown with its description and its default (or an example value); a commented
-# key is at its default. Uncomment and change what you need: a misspelt key or a wrong type is
-# an error that names the key (`costagent status` checks the file without starting anything).
+# Every key is shown with its description and a value: its default or, where the default says
+# little (unset, empty), an example. A commented-out key takes its default. Uncomment and change
+# what you need: a misspelt key or a wrong type is an error that names the key (`costagent
+# status` checks the file without starting anything).
 # Precedence: --db > environment (COSTAGENT_DATABASE_URL, COSTAGENT_<SECTION>__<KEY>) > file.
 # Secrets never go here: SMTP login, Slack webhook URL / bot token, API keys and the database
 # password come from the environment or a secrets file (see deploy/costagent.env.example).

@@ -67,7 +67,9 @@ class ModelPrice(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     input: Decimal = Field(ge=0, description="per million input tokens", examples=[Decimal("2.40")])
-    output: Decimal = Field(Decimal(0), ge=0, description="per million output tokens")
+    output: Decimal = Field(
+        Decimal(0), ge=0, description="per million output tokens", examples=[Decimal("13.50")]
+    )
     cache_read: Decimal | None = Field(
         None,
         ge=0,

@@ -106,7 +106,7 @@ class GcpBillingExportConfig(GcpSourceConfig):
         50 * 2**30, ge=1, description="refuse a query scanning more (default 50 GiB)"
     )
     price_per_tib: Decimal = Field(Decimal("6.25"), ge=0, description="on-demand query price")
-    location: str | None = Field(None, description="dataset location (US, EU, …)")
+    location: str | None = Field(None, description="dataset location (US, EU, …)", examples=["US"])
     page_size: int = Field(20_000, ge=100, le=1_000_000, description="rows per result page")
 
     @model_validator(mode="after")

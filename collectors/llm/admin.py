@@ -55,7 +55,9 @@ class LlmAdminSourceConfig(SourceConfig):
     initial_days: int = Field(30, ge=1, le=366, description="UTC days the first run pulls")
     costs: bool = Field(True, description="also load the cost report as cost line items")
     organization: str | None = Field(
-        None, description="billing_account_id of the cost rows (default: the source name)"
+        None,
+        description="billing_account_id of the cost rows (default: the source name)",
+        examples=["org-acme"],
     )
     max_wait_seconds: float = Field(
         60.0, ge=0, le=600, description="longest rate-limit wait before the run fails"
