@@ -168,13 +168,13 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing config file.")] = False,
 ) -> None:
     """Write a commented example config and create (or upgrade) the database."""
-    from agent.templates import EXAMPLE_CONFIG
+    from agent.example_config import render
 
     with errors():
         if path.exists() and not force:
             err.print(f"{path} exists; keeping it (use --force to overwrite)")
         else:
-            path.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+            path.write_text(render(), encoding="utf-8")
             out.print(f"wrote {path}")
         state.config = str(path)
         state._settings = None
@@ -607,6 +607,40 @@ def emit(
             table.add_row(*["" if v is None else str(_plain(v)) for v in r])
         out.print(table)
         out.print(f"{len(rows)} row(s)", style="dim")
+
+
+# -- rules -------------------------------------------------------------------------------------
+class RulesFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command("rules")
+def rules_(
+    fmt: Annotated[RulesFormat, typer.Option("--format", help="Output format.")] = (
+        RulesFormat.table
+    ),
+) -> None:
+    """The registered rules: id, family, title, description with your thresholds, sources."""
+    from agent.catalogue import rule_rows
+    from agent.settings import config_path
+
+    with errors():
+        # a config file is optional here: without one the defaults are described
+        configured = config_path(state.config) is not None
+        rows = rule_rows(state.settings.rule_settings() if configured else None)
+    if fmt == RulesFormat.json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(show_lines=True)
+    table.add_column("rule", no_wrap=True)  # ids are copied into [rules.<rule_id>]
+    table.add_column("family", max_width=12, overflow="fold")
+    table.add_column("what it finds", ratio=1, overflow="fold")
+    for r in rows:
+        off = "" if r["enabled"] else " (off)"
+        table.add_row(r["rule_id"] + off, r["family"], f"{r['title']}: {r['description']}")
+    out.print(table)
+    out.print(f"{len(rows)} rule(s); details and sources: --format json", style="dim")
 
 
 # -- analyze / findings ------------------------------------------------------------------------

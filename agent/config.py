@@ -9,8 +9,8 @@ hand-kept list: ``[[sources]]`` is a union of every registered source type's mod
 discriminated by ``type``, and ``[rules]`` a table with one entry per registered rule, typed by
 that rule's config model.  ``Settings.model_json_schema()`` therefore describes every key a user
 may write, and the example config, ``costagent rules`` and the README tables are generated from it
-(:mod:`agent.templates`).  This module sits above the collectors and rules it assembles; the
-stages themselves only see :class:`agent.settings.CoreSettings`.
+(:mod:`agent.example_config`, :mod:`agent.catalogue`).  This module sits above the collectors
+and rules it assembles; the stages themselves only see :class:`agent.settings.CoreSettings`.
 """
 
 from __future__ import annotations

@@ -42,18 +42,34 @@ class _Strict(BaseModel):
 
 
 class DatabaseConfig(_Strict):
-    url: str = DEFAULT_DB_URL
+    """``[database]``: where the store lives."""
+
+    url: str = Field(
+        default=DEFAULT_DB_URL,
+        description="SQLite file (one host) or postgresql://user@host:5432/costagent; "
+        "COSTAGENT_DATABASE_URL overrides it, which is where a password belongs",
+    )
 
 
 class ClassificationRule(_Strict):
     """A user rule: every given pattern must match (shell-style globs, case-insensitive)."""
 
-    workload: Workload
-    provider: str | None = None
-    service: str | None = None
-    usage_type: str | None = None
-    resource: str | None = None
-    tag: str | None = Field(default=None, description="key=value; value may be a glob")
+    workload: Workload = Field(
+        description="the workload matching rows belong to", examples=["inference"]
+    )
+    provider: str | None = Field(default=None, description="provider glob", examples=["aws"])
+    service: str | None = Field(
+        default=None, description="service glob", examples=["Amazon Elastic Compute Cloud*"]
+    )
+    usage_type: str | None = Field(
+        default=None, description="usage type / SKU glob", examples=["*BoxUsage:p4d*"]
+    )
+    resource: str | None = Field(
+        default=None, description="resource id glob", examples=["*pgvector*"]
+    )
+    tag: str | None = Field(
+        default=None, description="key=value; value may be a glob", examples=["team=ml-serving"]
+    )
 
     @field_validator("tag")
     @classmethod
@@ -64,8 +80,19 @@ class ClassificationRule(_Strict):
 
 
 class ClassificationConfig(_Strict):
-    tag_key: str = "workload"
-    rules: list[ClassificationRule] = Field(default_factory=list)
+    """``[classification]``: which workload (inference, training, vector_storage, other) each
+    cost row belongs to."""
+
+    tag_key: str = Field(
+        default="workload",
+        description="tag whose value names the workload (synonyms such as serving or "
+        "fine-tuning are understood; AWS user tags arrive as user_<key>: both work)",
+    )
+    rules: list[ClassificationRule] = Field(
+        default_factory=list,
+        description="your own rules, tried before the built-in ones (after the tag); every "
+        "given pattern must match",
+    )
 
 
 class _Delivery(_Strict):
@@ -87,22 +114,30 @@ class EmailConfig(_Delivery):
     ``COSTAGENT_SMTP_PASSWORD`` (or a password file), so the config file can be committed.
     """
 
-    smtp_host: str
+    smtp_host: str = Field(description="the SMTP server", examples=["smtp.example.com"])
     smtp_port: int = Field(
         default=587, description="default 587 with STARTTLS, 465 with ssl, 25 for plain relays"
     )
     starttls: bool = Field(default=True, description="upgrade the connection with STARTTLS")
     ssl: bool = Field(default=False, description="implicit TLS from the first byte (SMTPS)")
-    from_: str = Field(alias="from")
-    to: list[str] = Field(min_length=1)
+    from_: str = Field(
+        alias="from", description="sender address", examples=["costagent@example.com"]
+    )
+    to: list[str] = Field(min_length=1, description="recipients", examples=[["finops@example.com"]])
     username: str | None = Field(
-        default=None, description="log in as this user (or env COSTAGENT_SMTP_USERNAME)"
+        default=None,
+        description="log in as this user (or env COSTAGENT_SMTP_USERNAME)",
+        examples=["costagent"],
     )
     password_file: Path | None = Field(
-        default=None, description="file holding the SMTP password (or COSTAGENT_SMTP_PASSWORD)"
+        default=None,
+        description="file holding the SMTP password (or COSTAGENT_SMTP_PASSWORD)",
+        examples=["/etc/costagent/smtp-password"],
     )
     ca_file: Path | None = Field(
-        default=None, description="PEM CA bundle to verify the server (e.g. an internal CA)"
+        default=None,
+        description="PEM CA bundle to verify the server (e.g. an internal CA)",
+        examples=["/etc/ssl/certs/internal-ca.pem"],
     )
     allow_plaintext_auth: bool = Field(
         default=False,
@@ -174,15 +209,24 @@ class SlackConfig(_Delivery):
     token_env: str | None = Field(
         default="SLACK_BOT_TOKEN", description="env var holding the bot token (xoxb-…)"
     )
-    channel: str | None = Field(default=None, description="channel for the bot, e.g. #finops")
+    channel: str | None = Field(
+        default=None, description="channel for the bot", examples=["#finops"]
+    )
     api_base_url: str | None = Field(
-        default=None, description="Slack Web API base URL (Enterprise Grid gateways, proxies)"
+        default=None,
+        description="Slack Web API base URL (Enterprise Grid gateways, proxies)",
+        examples=["https://slack.com/api/"],
     )
     chart_dir: Path | None = Field(
-        default=None, description="directory the webhook's weekly chart PNG is written to"
+        default=None,
+        description="directory the webhook's weekly chart PNG is written to (with "
+        "chart_base_url: a web server must publish it)",
+        examples=["/var/lib/costagent/charts"],
     )
     chart_base_url: str | None = Field(
-        default=None, description="public URL of chart_dir (Slack fetches the image from it)"
+        default=None,
+        description="public URL of chart_dir (Slack fetches the image from it)",
+        examples=["https://reports.example.com/costagent"],
     )
 
     @model_validator(mode="after")
@@ -218,7 +262,11 @@ class SlackConfig(_Delivery):
 
 
 class ReportConfig(_Strict):
-    timezone: str = "UTC"
+    """``[report]``: the weekly report and where it is delivered."""
+
+    timezone: str = Field(
+        default="UTC", description="IANA zone of the report week and the [schedule] crons"
+    )
     title: str = Field(default="costagent weekly", description="subject / heading prefix")
     top_n: int = Field(default=10, ge=1, le=50, description="services and resources listed")
     stale_billing_days: int = Field(
@@ -230,14 +278,20 @@ class ReportConfig(_Strict):
     chart_url: str | None = Field(
         default=None,
         description="public URL of the chart for Slack image blocks (else the bot uploads it)",
+        examples=["https://reports.example.com/costagent.png"],
     )
     currency: str | None = Field(
         default=None,
         pattern=r"^[A-Z]{3}$",
         description="main currency (headline, chart); unset: the one with the most cost rows",
+        examples=["EUR"],
     )
-    email: EmailConfig | None = None
-    slack: SlackConfig | None = None
+    email: EmailConfig | None = Field(
+        default=None, description="mail the weekly report ([report.email])"
+    )
+    slack: SlackConfig | None = Field(
+        default=None, description="post the weekly report to Slack ([report.slack])"
+    )
 
 
 JOB_NAMES = ("collect", "collect_metrics", "analyze", "report")
@@ -353,6 +407,7 @@ class LlmRequestsConfig(_Strict):
             "private prices per model id as logged: input / output / cache_read / cache_write "
             "per million tokens, currency (default USD); they win over the genai-prices table"
         ),
+        examples=[{"anthropic.claude-3-5-sonnet-20240620-v1:0": {"input": 2.4, "output": 12}}],
     )
 
     @field_validator("prices")

@@ -42,7 +42,7 @@ class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="appears as x_source")
-    type: str
+    type: str = Field(description="the source type: picks the collector")
 
 
 class CollectorMeta(BaseModel):

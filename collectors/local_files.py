@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
 from sqlalchemy import Engine
 
 from agent.settings import CoreSettings
@@ -16,7 +17,10 @@ from collectors.importer import import_paths
 
 class LocalFilesConfig(SourceConfig):
     type: Literal["local_files"] = "local_files"
-    paths: list[str]
+    paths: list[str] = Field(
+        description="files or folders of export files; the format is detected",
+        examples=[["/srv/billing/focus"]],
+    )
 
 
 class LocalFilesCollector(Collector[LocalFilesConfig]):

@@ -42,7 +42,7 @@ class RuleConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="false turns the rule off")
 
 
 @dataclass(frozen=True)

@@ -66,15 +66,23 @@ class ModelPrice(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    input: Decimal = Field(ge=0, description="per million input tokens")
-    output: Decimal = Field(Decimal(0), ge=0, description="per million output tokens")
+    input: Decimal = Field(ge=0, description="per million input tokens", examples=[Decimal("2.40")])
+    output: Decimal = Field(
+        Decimal(0), ge=0, description="per million output tokens", examples=[Decimal("13.50")]
+    )
     cache_read: Decimal | None = Field(
-        None, ge=0, description="per million cache-read tokens; unset: no prompt caching"
+        None,
+        ge=0,
+        description="per million cache-read tokens; unset: no prompt caching",
+        examples=[Decimal("0.27")],
     )
     cache_write: Decimal | None = Field(
-        None, ge=0, description="per million cache-write tokens; unset: the input price"
+        None,
+        ge=0,
+        description="per million cache-write tokens; unset: the input price",
+        examples=[Decimal("3.375")],
     )
-    currency: str = Field("USD", min_length=3, max_length=3)
+    currency: str = Field("USD", min_length=3, max_length=3, description="ISO 4217 code")
 
 
 class LlmRuleConfig(RuleConfig):
@@ -82,7 +90,9 @@ class LlmRuleConfig(RuleConfig):
 
     prices: dict[str, ModelPrice] = Field(
         default_factory=dict,
-        description="private prices by model id as logged (or its normalised name)",
+        description="private prices by model id as logged (or its normalised name), per "
+        "million tokens; added to [llm_requests.prices], winning per model",
+        examples=[{"anthropic.claude-3-5-sonnet-20240620-v1:0": {"input": "2.70"}}],
     )
     batch_discount: Decimal = Field(
         Decimal("0.5"),

@@ -87,23 +87,41 @@ class RagApp(BaseModel):
 
     current: Literal["rag", "finetune"] = Field("rag", description="the design the app runs now")
     model: str | None = Field(
-        None, description="generation model (price table); default: the logged requests' models"
+        None,
+        description="generation model (price table); default: the logged requests' models",
+        examples=["anthropic.claude-3-5-sonnet-20240620-v1:0"],
     )
-    provider: str | None = Field(None, description="provider of model / finetuned_model")
+    provider: str | None = Field(
+        None, description="provider of model / finetuned_model", examples=["aws"]
+    )
     input_price_per_mtok: Decimal | None = Field(
-        None, ge=0, description="generation input price per million tokens (overrides model)"
+        None,
+        ge=0,
+        description="generation input price per million tokens (overrides model)",
+        examples=[Decimal("3.0")],
     )
     output_price_per_mtok: Decimal | None = Field(
-        None, ge=0, description="generation output price per million tokens (with input)"
+        None,
+        ge=0,
+        description="generation output price per million tokens (with input)",
+        examples=[Decimal("15.0")],
     )
     finetuned_model: str | None = Field(
-        None, description="the tuned model's price-table name; default: the generation model"
+        None,
+        description="the tuned model's price-table name; default: the generation model",
+        examples=["anthropic.claude-3-haiku-20240307-v1:0"],
     )
     finetuned_input_price_per_mtok: Decimal | None = Field(
-        None, ge=0, description="tuned model input price (overrides finetuned_model)"
+        None,
+        ge=0,
+        description="tuned model input price (overrides finetuned_model)",
+        examples=[Decimal("3.0")],
     )
     finetuned_output_price_per_mtok: Decimal | None = Field(
-        None, ge=0, description="tuned model output price (with the input price)"
+        None,
+        ge=0,
+        description="tuned model output price (with the input price)",
+        examples=[Decimal("15.0")],
     )
     prompt_tokens: int = Field(
         500,
@@ -117,11 +135,19 @@ class RagApp(BaseModel):
             "retrieved context a RAG request would add (required when current = finetune: "
             "the tuned app's log has none to measure)"
         ),
+        examples=[2000],
     )
     embedding_tokens_per_request: int = Field(50, ge=0, description="query embedding")
-    embedding_model: str | None = Field(None, description="query embedding model (price table)")
+    embedding_model: str | None = Field(
+        None,
+        description="query embedding model (price table)",
+        examples=["amazon.titan-embed-text-v2:0"],
+    )
     embedding_price_per_mtok: Decimal | None = Field(
-        None, ge=0, description="default: embedding_model's price, else 0.02"
+        None,
+        ge=0,
+        description="default: embedding_model's price, else 0.02",
+        examples=[Decimal("0.02")],
     )
     retrieval_cost_per_request: Decimal = Field(
         Decimal(0), ge=0, description="per RAG request: retrieval API, reranker, search units"
@@ -130,18 +156,27 @@ class RagApp(BaseModel):
         default_factory=list, description="resource ids whose billed cost is the vector store"
     )
     vector_store_monthly: Decimal | None = Field(
-        None, ge=0, description="instead of measuring vector_store_resources"
+        None,
+        ge=0,
+        description="instead of measuring vector_store_resources",
+        examples=[Decimal(300)],
     )
     vector_store_share: Decimal = Field(
         Decimal(1), gt=0, le=1, description="the app's share of the vector store cost"
     )
-    training_cost: Decimal = Field(ge=0, description="one fine-tuning run")
+    training_cost: Decimal = Field(
+        ge=0, description="one fine-tuning run", examples=[Decimal(1800)]
+    )
     retrain_days: int = Field(30, ge=1, description="knowledge goes stale: retrain this often")
     finetuned_hosting_monthly: Decimal = Field(
         Decimal(0), ge=0, description="dedicated hosting of the tuned model per month"
     )
-    accuracy_rag: Decimal | None = Field(None, gt=0, le=1, description="on your eval set")
-    accuracy_finetune: Decimal | None = Field(None, gt=0, le=1, description="on your eval set")
+    accuracy_rag: Decimal | None = Field(
+        None, gt=0, le=1, description="on your eval set", examples=[Decimal("0.86")]
+    )
+    accuracy_finetune: Decimal | None = Field(
+        None, gt=0, le=1, description="on your eval set", examples=[Decimal("0.81")]
+    )
     currency: str = Field(
         "USD", pattern=r"^[A-Z]{3}$", description="currency of the configured amounts"
     )
@@ -169,7 +204,11 @@ class RagVsFinetuneConfig(LlmRuleConfig):
     """The apps to review, plus what every request-log rule shares (private ``prices``,
     ``batch_discount``, ``log_sample_rate``, ``min_monthly_savings``)."""
 
-    apps: dict[str, RagApp] = Field(default_factory=dict, description="apps to review")
+    apps: dict[str, RagApp] = Field(
+        default_factory=dict,
+        description="apps to review, by the app name llm_requests.app holds",
+        examples=[{"support-bot": {"training_cost": 1800}}],
+    )
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""The deployment files stay in step with the code and with each other: the example config
-loads and documents every key in the section that owns it; the unit passes `systemd-analyze
+"""The deployment files stay in step with the code and with each other (the example config is
+generated from the schema: tests/test_docs_generated.py); the unit passes `systemd-analyze
 verify`; the image, the compose file and the README's `ca` helper run the daemon the way the
 unit does (same user, env file, config path, stop timeout)."""
 
@@ -12,16 +12,12 @@ import shutil
 import subprocess
 import sys
 import tomllib
-import typing
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
 
-from agent.config import DaemonConfig, Settings, load_settings
-from collectors.base import source_types
+from agent.config import DaemonConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -30,152 +26,12 @@ UNIT = DEPLOY / "costagent.service"
 ENV_EXAMPLE = DEPLOY / "costagent.env.example"
 INSTALLED_BIN = "/opt/costagent/.venv/bin/costagent"
 
-# Sections other tests own: [rules.<rule_id>] are free-form per rule (tests/test_rules_engine.py
-# checks their keys against each rule's parameters).
-FOREIGN_SECTIONS = ("rules",)
-# Free-form tables keyed by the user's names (a model id), whose fields the code checks itself.
-FREE_FORM_TABLES = ("llm_requests.prices.",)
-
 _KEY = re.compile(r"^\s*#?\s*([A-Za-z_][A-Za-z0-9_]*)\s*=")
-_HEADER = re.compile(r"^\s*#?\s*\[(\[?)([A-Za-z0-9_.\-\":]+)\]\]?\s*(?:#.*)?$")
 
 
 def documented_keys(text: str) -> set[str]:
     """Keys written as ``key = …`` or commented out as ``# key = …``."""
     return {m.group(1) for line in text.splitlines() if (m := _KEY.match(line))}
-
-
-# --- the example config, section by section ---------------------------------------------------
-
-
-@dataclass
-class Section:
-    path: str
-    keys: set[str] = field(default_factory=set)
-    type: str | None = None  # a [[sources]] block's collector type
-
-
-def sections(text: str) -> list[Section]:
-    """The file's tables in order, each with the keys written or commented out under it.
-
-    A key counts only for the table it sits in, so a key documented for one section (say
-    ``timeout`` under [report.email]) does not hide its absence from another.
-    """
-    out = [Section("")]
-    for line in text.splitlines():
-        if header := _HEADER.match(line):
-            out.append(Section(header.group(2)))
-        elif key := _KEY.match(line):
-            out[-1].keys.add(key.group(1))
-            if key.group(1) == "type" and not line.lstrip().startswith("#"):
-                out[-1].type = tomllib.loads(line.split("#", 1)[0])["type"]
-    return out
-
-
-def _models_in(annotation: object) -> list[type[BaseModel]]:
-    """The pydantic models inside an annotation (``X | None``, ``list[X]``)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    if typing.get_origin(annotation) is dict:
-        return []  # free-form tables such as [rules.<rule_id>]
-    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
-
-
-def _field_names(model: type[BaseModel]) -> dict[str, object]:
-    return {f.alias or name: f.annotation for name, f in model.model_fields.items()}
-
-
-def section_models() -> dict[str, type[BaseModel]]:
-    """Every table path the config accepts, from the Settings model itself (so a new
-    section or sub-table is checked without editing this test); [[sources]] apart."""
-    found: dict[str, type[BaseModel]] = {}
-
-    def walk(prefix: str, model: type[BaseModel]) -> None:
-        for name, annotation in _field_names(model).items():
-            path = f"{prefix}{name}"
-            if path == "sources" or path in FOREIGN_SECTIONS:
-                continue
-            for sub in _models_in(annotation):
-                found[path] = sub
-                walk(f"{path}.", sub)
-
-    walk("", Settings)
-    return found
-
-
-def _keys_by_path(parsed: list[Section]) -> dict[str, set[str]]:
-    keys: dict[str, set[str]] = defaultdict(set)
-    for section in parsed:
-        keys[section.path] |= section.keys  # [[classification.rules]] repeats: pooled per path
-    return keys
-
-
-def test_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("COSTAGENT_DATABASE_URL", raising=False)
-    settings = load_settings(EXAMPLE)
-    assert settings.database.url.startswith("sqlite:////var/lib/costagent/")
-    assert {s.type for s in settings.sources} == set(source_types())
-    assert settings.report.email is not None and settings.report.slack is not None
-    assert settings.daemon.log_format == "json"
-    assert set(settings.rules) >= {"spot-training", "idle-gpu"}
-
-
-@pytest.mark.parametrize("path", sorted(section_models()))
-def test_example_config_documents_every_key_of_its_section(path: str) -> None:
-    model = section_models()[path]
-    keys = _keys_by_path(sections(EXAMPLE.read_text(encoding="utf-8")))
-    assert path in keys, f"add a [{path}] table ({model.__name__}) to {EXAMPLE.name}"
-    fields = _field_names(model)
-    # a sub-table field (report.email) is documented by its own [report.email] table
-    missing = {f for f in fields if f not in keys[path] and f"{path}.{f}" not in keys}
-    assert not missing, f"add {sorted(missing)} under [{path}] ({model.__name__}) in {EXAMPLE.name}"
-    unknown = keys[path] - set(fields)
-    assert not unknown, (
-        f"[{path}] in {EXAMPLE.name} documents keys the code lacks: {sorted(unknown)}"
-    )
-
-
-def test_example_config_has_no_unknown_tables() -> None:
-    known = set(section_models()) | {"sources", ""}
-    stray = {
-        s.path
-        for s in sections(EXAMPLE.read_text(encoding="utf-8"))
-        if s.path not in known
-        and s.path.split(".")[0] not in FOREIGN_SECTIONS
-        and not s.path.startswith(FREE_FORM_TABLES)
-    }
-    assert not stray, f"tables in {EXAMPLE.name} that the config does not accept: {sorted(stray)}"
-
-
-def _defining_class(model: type[BaseModel], name: str) -> type[BaseModel]:
-    """The most basic model class that declares ``name`` (AwsSourceConfig for ``region``)."""
-    bases = [c for c in model.__mro__ if isinstance(c, type) and issubclass(c, BaseModel)]
-    return [c for c in bases if name in c.model_fields][-1]
-
-
-@pytest.mark.parametrize("source_type", sorted(source_types()))
-def test_example_config_documents_every_key_of_each_source_type(source_type: str) -> None:
-    """A source's own keys sit in its own [[sources]] block; keys every AWS (or GCP) source
-    shares are shown once, in any block of that family."""
-    models = {name: cls.config_model for name, cls in source_types().items()}
-    model = models[source_type]
-    blocks = [s for s in sections(EXAMPLE.read_text(encoding="utf-8")) if s.path == "sources"]
-    own = set().union(*(b.keys for b in blocks if b.type == source_type))
-    assert own, f"add a [[sources]] block with type = {source_type!r} to {EXAMPLE.name}"
-    missing = set()
-    for name in model.model_fields:
-        if name in own:
-            continue
-        family = _defining_class(model, name)
-        shown_once = any(
-            name in b.keys and b.type in models and issubclass(models[b.type], family)
-            for b in blocks
-        )
-        if family is model or not shown_once:
-            missing.add(name)
-    assert not missing, f"add {sorted(missing)} to the {source_type} source in {EXAMPLE.name}"
-    unknown = own - set(model.model_fields)
-    assert not unknown, f"the {source_type} block documents keys it lacks: {sorted(unknown)}"
 
 
 # --- the secrets file -------------------------------------------------------------------------

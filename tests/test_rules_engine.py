@@ -10,23 +10,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
-import tomllib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import pytest
-from pydantic import BaseModel
 from sqlalchemy import Engine, insert, select, text
 
 from agent.config import load_settings
 from agent.store.schema import Finding, SkuPrice
 from collectors.load import load, table
-from rules.base import configured_rules, registered_rules, validate_rule_configs
+from rules.base import configured_rules, validate_rule_configs
 from rules.engine import analyze, list_findings, set_status, total_savings
-from rules.llm_prices import ModelPrice
 from rules.spot_training import SpotTraining, SpotTrainingConfig
 from tests.helpers import cli
 
@@ -379,78 +375,3 @@ def test_cli_analyze_and_findings_json(engine: Engine, db_url: str) -> None:
         assert conn.execute(select(Finding.status).where(Finding.fingerprint == fp)).scalar() == (
             "suppressed"
         )
-
-
-# -- the documentation cannot drift from the config models ----------------------------------------
-ROOT = Path(__file__).resolve().parents[1]
-_KEY = re.compile(r'^("[^"]*"|[A-Za-z0-9_-]+)\s*=')
-
-
-def _example_rule_blocks() -> dict[str, dict[str, Any]]:
-    """Every ``[rules.<id>]`` block of deploy/costagent.example.toml, commented out or not,
-    parsed as the TOML it becomes once uncommented (sub-tables nested), by rule id."""
-    lines: dict[str, list[str]] = {}
-    current: str | None = None
-    for raw in (ROOT / "deploy" / "costagent.example.toml").read_text().splitlines():
-        line = re.sub(r"^# ?", "", raw)
-        if line.startswith("["):
-            header = re.match(r"\[rules\.([a-z0-9-]+)[.\]]", line)
-            current = header.group(1) if header else None
-        if current and (line.startswith(("[", " ")) or _KEY.match(line)):
-            lines.setdefault(current, []).append(line)
-    blocks = {}
-    for rule_id, block in lines.items():
-        # ``prices = {}`` shows the default; a [rules.<id>.prices."<model>"] example follows
-        sub = re.compile(rf"\[rules\.{re.escape(rule_id)}\.([a-z_]+)")
-        tables = {m.group(1) for text in block if (m := sub.match(text))}
-        kept = [t for t in block if not ((m := _KEY.match(t)) and m.group(1) in tables)]
-        blocks[rule_id] = tomllib.loads("\n".join(kept))["rules"][rule_id]
-    return blocks
-
-
-def _nested_model(annotation: Any) -> type[BaseModel] | None:
-    """The model of a ``dict[str, Model]`` field (``prices``, ``apps``), else None."""
-    args = get_args(annotation)
-    if len(args) == 2 and isinstance(args[1], type) and issubclass(args[1], BaseModel):
-        return args[1]
-    return None
-
-
-def test_example_config_shows_every_rule_key_with_its_default() -> None:
-    blocks = _example_rule_blocks()
-    for rule_id, cls in registered_rules().items():
-        assert rule_id in blocks, f"deploy/costagent.example.toml has no [rules.{rule_id}]"
-        shown = blocks[rule_id]
-        fields = cls.config_model.model_fields
-        missing = sorted(set(fields) - set(shown))
-        assert not missing, f"[rules.{rule_id}] does not show {missing}"
-        for name, info in fields.items():
-            nested = _nested_model(info.annotation)
-            if nested is not None and shown[name]:  # an example entry, e.g. an app
-                for key, entry in shown[name].items():
-                    left_out = sorted(set(nested.model_fields) - set(entry))
-                    assert not left_out, f"[rules.{rule_id}.{name}.{key}] lacks {left_out}"
-                    nested.model_validate(entry)
-                continue
-            default = info.get_default(call_default_factory=True)
-            value = getattr(cls.config_model.model_validate({name: shown[name]}), name)
-            assert value == default, f"rules.{rule_id}.{name}: example {value!r}, code {default!r}"
-
-
-def test_readme_rules_table_lists_every_default() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Findings (the rules engine)") :]
-    section = section[: section.index("\n## ", 1)]
-    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `([a-z0-9-]+)` \|.*$", section, re.M)}
-    assert sorted(rows) == sorted(registered_rules())
-    for rule_id, cls in registered_rules().items():
-        defaults = rows[rule_id].split(" | ")[3]
-        names = [n for n in cls.config_model.model_fields if n != "enabled"]  # (said above)
-        for info in cls.config_model.model_fields.values():
-            nested = _nested_model(info.annotation)
-            # an app's settings are the rule's own; a private price is the same for every
-            # LLM rule, described once above the table
-            if nested is not None and nested is not ModelPrice:
-                names += list(nested.model_fields)
-        for name in names:
-            assert f"`{name}" in defaults, f"README: {rule_id} defaults lack {name}"

@@ -48,7 +48,10 @@ _GEO = re.compile(r"^(us|eu|apac|global|us-gov|ca|jp|au)\.(?=[a-z0-9-]+\.)")
 
 class AwsBedrockLogsConfig(AwsSourceConfig):
     type: Literal["aws_bedrock_logs"] = "aws_bedrock_logs"
-    bucket: str = Field(description="the bucket model invocation logging delivers to")
+    bucket: str = Field(
+        description="the bucket model invocation logging delivers to",
+        examples=["acme-bedrock-logs"],
+    )
     prefix: str = Field("", description="the logging configuration's key prefix")
     app_key: str = Field("app", description="requestMetadata key that names the app")
     max_files: int = Field(5000, ge=1, description="files read per run (the rest next run)")

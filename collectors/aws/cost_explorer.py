@@ -47,7 +47,9 @@ class BudgetExhausted(Exception):
 class AwsCostExplorerConfig(AwsSourceConfig):
     type: Literal["aws_cost_explorer"] = "aws_cost_explorer"
     trailing_days: int = Field(3, ge=1, le=90, description="days re-pulled on every run")
-    group_by_tag: str | None = Field(None, description="a cost allocation tag key to keep")
+    group_by_tag: str | None = Field(
+        None, description="a cost allocation tag key to keep", examples=["workload"]
+    )
     request_budget: int = Field(20, ge=1, description="max Cost Explorer requests per run")
 
 

@@ -46,7 +46,7 @@ _CHUNK = 1 << 20
 
 class AwsDataExportsConfig(AwsSourceConfig):
     type: Literal["aws_data_exports"] = "aws_data_exports"
-    bucket: str = Field(min_length=3)
+    bucket: str = Field(min_length=3, description="the export's bucket", examples=["acme-billing"])
     prefix: str = Field("", description="the export's folder (holding data/ and metadata/)")
 
     @field_validator("prefix")

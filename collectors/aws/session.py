@@ -58,14 +58,30 @@ class AwsSourceConfig(SourceConfig):
     """Fields every AWS source takes."""
 
     region: str = Field("us-east-1", description="home region (S3 bucket, Cost Explorer)")
-    regions: list[str] | None = Field(None, description="regions to scan; default [region]")
-    endpoint_url: str | None = None
-    profile: str | None = None
-    role_arns: list[str] = Field(default_factory=list)
-    external_id: SecretStr | None = None
+    regions: list[str] | None = Field(
+        None, description="regions to scan; default [region]", examples=[["us-east-1"]]
+    )
+    endpoint_url: str | None = Field(
+        None,
+        description="send every call here (S3-compatible stores, VPC endpoints, tests)",
+        examples=["http://127.0.0.1:5000"],
+    )
+    profile: str | None = Field(
+        None,
+        description="a profile of the shared AWS config; default: the standard boto3 chain",
+        examples=["billing"],
+    )
+    role_arns: list[str] = Field(
+        default_factory=list,
+        description="roles assumed through STS, one run per member account",
+        examples=[["arn:aws:iam::111122223333:role/costagent-read"]],
+    )
+    external_id: SecretStr | None = Field(
+        None, description="for role_arns, if their trust policy requires one"
+    )
     max_attempts: int = Field(8, ge=1, le=20, description="botocore attempts per call")
     backoff_seconds: float = Field(1.0, ge=0, description="first wait of our own backoff")
-    backoff_attempts: int = Field(5, ge=1, le=20)
+    backoff_attempts: int = Field(5, ge=1, le=20, description="how often our backoff retries")
 
     @model_validator(mode="after")
     def _regions(self) -> AwsSourceConfig:

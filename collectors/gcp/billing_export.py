@@ -78,13 +78,26 @@ class GcpBillingExportConfig(GcpSourceConfig):
     table: str | None = Field(
         None,
         pattern=_TABLE_RE,
-        description="project.dataset.gcp_billing_export_resource_v1_XXXXXX_XXXXXX_XXXXXX",
+        description="the export table, project.dataset.gcp_billing_export_resource_v1_… "
+        "(or give focus_view instead)",
+        examples=[
+            "acme-billing.billing_export.gcp_billing_export_resource_v1_01A2B3_C4D5E6_F7A8B9"
+        ],
     )
-    focus_view: str | None = Field(None, pattern=_TABLE_RE, description="project.dataset.view")
-    granularity: Literal["hourly", "raw"] = "hourly"
+    focus_view: str | None = Field(
+        None,
+        pattern=_TABLE_RE,
+        description="instead of table: Google's FOCUS view, project.dataset.view",
+        examples=["acme-billing.billing_export.focus_v1"],
+    )
+    granularity: Literal["hourly", "raw"] = Field(
+        "hourly", description="hourly aggregates in BigQuery; raw keeps every export row"
+    )
     trailing_days: int = Field(3, ge=1, le=62, description="days re-pulled on every run")
     backfill_start: date | None = Field(
-        None, description="first day of the first run; default: first day of last month"
+        None,
+        description="first day of the first run; default: first day of last month",
+        examples=[date(2026, 10, 1)],
     )
     partition_slack_days: int = Field(
         1, ge=0, le=31, description="partitions read before the window start"
@@ -93,7 +106,7 @@ class GcpBillingExportConfig(GcpSourceConfig):
         50 * 2**30, ge=1, description="refuse a query scanning more (default 50 GiB)"
     )
     price_per_tib: Decimal = Field(Decimal("6.25"), ge=0, description="on-demand query price")
-    location: str | None = Field(None, description="dataset location (US, EU, …)")
+    location: str | None = Field(None, description="dataset location (US, EU, …)", examples=["US"])
     page_size: int = Field(20_000, ge=100, le=1_000_000, description="rows per result page")
 
     @model_validator(mode="after")

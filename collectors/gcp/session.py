@@ -47,16 +47,21 @@ class GcpSourceConfig(SourceConfig):
     """Fields every GCP source takes."""
 
     credentials_file: Path | None = Field(
-        None, description="service-account key JSON; default: application default credentials"
+        None,
+        description="service-account key JSON (mode 0400); default: application default "
+        "credentials",
+        examples=["/etc/costagent/gcp-key.json"],
     )
     anonymous: bool = Field(False, description="no credentials (emulators and tests only)")
-    quota_project: str | None = Field(None, description="project billed for API quota / jobs")
+    quota_project: str | None = Field(
+        None, description="project billed for API quota / jobs", examples=["acme-billing"]
+    )
     api_endpoints: dict[Api, str] = Field(
         default_factory=dict, description="per-API endpoint override, e.g. bigquery = 'http://…'"
     )
     timeout_seconds: float = Field(120.0, gt=0, description="per request")
     backoff_seconds: float = Field(1.0, ge=0, description="first wait after a 429/5xx")
-    backoff_max_seconds: float = Field(60.0, gt=0)
+    backoff_max_seconds: float = Field(60.0, gt=0, description="longest single wait")
     retry_deadline_seconds: float = Field(600.0, gt=0, description="give up retrying after")
 
     @model_validator(mode="after")

@@ -104,7 +104,9 @@ T = TypeVar("T")
 
 class GcpVertexConfig(GcpSourceConfig):
     type: Literal["gcp_vertex"] = "gcp_vertex"
-    projects: list[str] = Field(min_length=1, description="project ids (or numbers) to read")
+    projects: list[str] = Field(
+        min_length=1, description="project ids (or numbers) to read", examples=[["ml-prod"]]
+    )
     locations: list[str] = Field(
         default_factory=lambda: ["us-central1"], min_length=1, description="Vertex AI regions"
     )

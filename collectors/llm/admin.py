@@ -45,7 +45,9 @@ class LlmAdminSourceConfig(SourceConfig):
 
     admin_key_env: str = Field(description="environment variable that holds the admin key")
     admin_key_file: Path | None = Field(
-        None, description="file whose first line is the admin key (instead of admin_key_env)"
+        None,
+        description="file whose first line is the admin key (instead of admin_key_env)",
+        examples=["/run/secrets/admin-key"],
     )
     base_url: str = Field(description="the API's base URL (a proxy or a test server)")
     bucket_width: str = Field("1d", pattern=r"^(1h|1d)$", description="usage buckets: 1h or 1d")
@@ -53,7 +55,9 @@ class LlmAdminSourceConfig(SourceConfig):
     initial_days: int = Field(30, ge=1, le=366, description="UTC days the first run pulls")
     costs: bool = Field(True, description="also load the cost report as cost line items")
     organization: str | None = Field(
-        None, description="billing_account_id of the cost rows (default: the source name)"
+        None,
+        description="billing_account_id of the cost rows (default: the source name)",
+        examples=["org-acme"],
     )
     max_wait_seconds: float = Field(
         60.0, ge=0, le=600, description="longest rate-limit wait before the run fails"

@@ -56,8 +56,12 @@ class LiteLlmDbConfig(SourceConfig):
     dsn_env: str = Field(
         "LITELLM_DATABASE_URL", description="environment variable with a read-only DSN"
     )
-    table: str = Field("LiteLLM_SpendLogs", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    db_schema: str = Field("public", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    table: str = Field(
+        "LiteLLM_SpendLogs", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="spend log table"
+    )
+    db_schema: str = Field(
+        "public", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="schema holding the table"
+    )
     initial_days: int = Field(30, ge=1, le=366, description="days the first run reads")
     overlap_minutes: int = Field(60, ge=0, le=1440, description="re-read before the last start")
     page_rows: int = Field(50_000, ge=100, le=1_000_000, description="rows per query page")
