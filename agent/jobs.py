@@ -25,13 +25,11 @@ from sqlalchemy import Engine, insert, select, update
 from agent.config import Settings
 from agent.logs import current_job
 from agent.redact import redact
+from agent.store.clock import utcnow
 from agent.store.schema import JobRun
-from collectors.base import SourceConfig
+from collectors.base import SourceConfig, source_types
 
 log = logging.getLogger(__name__)
-
-#: Source types whose data is a time series or a snapshot (hourly), not a bill (every 6 h).
-METRICS_TYPES = frozenset({"aws_metrics", "aws_inventory", "gcp_vertex"})
 
 
 class Abandoned(Exception):
@@ -65,24 +63,25 @@ Body = Callable[[JobContext], dict[str, Any]]
 
 
 def sources_for(settings: Settings, job: str) -> list[SourceConfig]:
-    """``collect_metrics`` takes the metrics/inventory source types, ``collect`` all others."""
-    metrics = job == "collect_metrics"
-    return [s for s in settings.sources if (s.type in METRICS_TYPES) == metrics]
+    """The sources ``job`` runs: each collector names its job (``CollectorMeta.job``), so a new
+    metrics or inventory collector runs hourly, a billing one every 6 h, with no list to edit."""
+    types = source_types()
+    return [s for s in settings.sources if types[s.type].meta.job == job]
 
 
 def _collect(job: str) -> Body:
     def body(ctx: JobContext) -> dict[str, Any]:
-        from agent.pipeline import collect_all
+        from agent.pipeline import collect_source
 
         per_source: dict[str, dict[str, Any]] = {}
         for source in sources_for(ctx.settings, job):
             if ctx.only is not None and source.name not in ctx.only:
                 continue
             ctx.step(f"source {source.name}")
-            for o in collect_all(ctx.engine, ctx.settings, only=source.name):
-                per_source[o.source] = {"status": o.status, "rows": o.rows}
-                if o.error:
-                    per_source[o.source]["error"] = o.error
+            o = collect_source(ctx.engine, ctx.settings, source)
+            per_source[o.source] = {"status": o.status, "rows": o.rows}
+            if o.error:
+                per_source[o.source]["error"] = o.error
         details = {"sources": per_source, "rows": sum(s["rows"] for s in per_source.values())}
         failed = {n: s.get("error", "") for n, s in per_source.items() if s["status"] != "ok"}
         if failed:
@@ -94,13 +93,13 @@ def _collect(job: str) -> Body:
 
 
 def _analyze(ctx: JobContext) -> dict[str, Any]:
-    from rules.base import configured_rules
-    from rules.engine import analyze
+    from agent.usecases.analysis import analyze
 
     ctx.step("rules")
-    # The same call as `costagent analyze` (its default window).
-    result = analyze(ctx.engine, configured_rules(ctx.settings.rule_settings()), 30)
+    # The same call as `costagent analyze` without --window-days: the [analysis] window.
+    result = analyze(ctx.engine, ctx.settings)
     details: dict[str, Any] = {
+        "window": [t.isoformat() for t in result.window],
         "findings": sum(result.produced.values()),
         "new": result.new,
         "resolved": result.resolved,
@@ -169,10 +168,6 @@ class JobResult:
         return frozenset(n for n, s in sources.items() if s.get("status") != "ok")
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def ok_since(engine: Engine, job: str, since: datetime) -> bool:
     """Whether ``job`` had an ok run that started at or after ``since`` (aware, or naive UTC)."""
     if since.tzinfo is not None:
@@ -189,7 +184,7 @@ def ok_since(engine: Engine, job: str, since: datetime) -> bool:
 def start_run(engine: Engine, job: str) -> int:
     with engine.begin() as conn:
         pk = conn.execute(
-            insert(JobRun).values(job=job, status="running", started_at=_utcnow())
+            insert(JobRun).values(job=job, status="running", started_at=utcnow())
         ).inserted_primary_key
     assert pk is not None
     return int(pk[0])
@@ -209,7 +204,7 @@ def finish_run(
             .where(JobRun.id == run_id, JobRun.status == "running")
             .values(
                 status=status,
-                finished_at=_utcnow(),
+                finished_at=utcnow(),
                 error=redact(error)[:2000] if error else None,
                 details=details or None,
             )
@@ -223,7 +218,7 @@ def abandon_running(engine: Engine, reason: str) -> int:
         return conn.execute(
             update(JobRun)
             .where(JobRun.status == "running")
-            .values(status="abandoned", finished_at=_utcnow(), error=reason)
+            .values(status="abandoned", finished_at=utcnow(), error=reason)
         ).rowcount
 
 

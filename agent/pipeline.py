@@ -18,7 +18,7 @@ from agent.config import Settings
 from agent.redact import redact
 from agent.store.clock import utcnow
 from agent.store.runs import CollectResult, record_run
-from collectors.base import collector_for
+from collectors.base import SourceConfig, collector_for
 
 log = logging.getLogger(__name__)
 
@@ -43,36 +43,45 @@ def collect_all(
     until: date | None = None,
 ) -> list[SourceOutcome]:
     """Run sources one by one; a failed source is recorded and the next one still runs."""
-    outcomes = []
-    for config in settings.sources:
-        if only and config.name != only:
-            continue
-        started = utcnow()
-        try:
-            result = collector_for(config).collect(engine, settings, since=since, until=until)
-        except Exception as exc:
-            message = redact(
-                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            )
-            log.warning("source %s failed: %s", config.name, message)
-            _record(engine, config.name, config.type, started, "failed", None, message)
-            outcomes.append(SourceOutcome(config.name, "failed", error=message))
-            continue
-        for w in result.warnings:
-            log.warning("source %s: %s", config.name, w)
-        _record(engine, config.name, config.type, started, "ok", result, None)
-        outcomes.append(
-            SourceOutcome(
-                config.name,
-                "ok",
-                result.rows,
-                len(result.slices),
-                api_requests=result.api_requests,
-                api_cost=Decimal(result.api_cost),
-                warnings=result.warnings,
-            )
+    return [
+        collect_source(engine, settings, config, since, until)
+        for config in settings.sources
+        if not only or config.name == only
+    ]
+
+
+def collect_source(
+    engine: Engine,
+    settings: Settings,
+    config: SourceConfig,
+    since: date | None = None,
+    until: date | None = None,
+) -> SourceOutcome:
+    """Collect one source and record the run in ``collection_runs``; never raises for the
+    source's own failure (the daemon's jobs take the sources one at a time, with a stop check
+    between them, and ``costagent collect`` all at once: both through here)."""
+    started = utcnow()
+    try:
+        result = collector_for(config).collect(engine, settings, since=since, until=until)
+    except Exception as exc:
+        message = redact(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         )
-    return outcomes
+        log.warning("source %s failed: %s", config.name, message)
+        _record(engine, config.name, config.type, started, "failed", None, message)
+        return SourceOutcome(config.name, "failed", error=message)
+    for w in result.warnings:
+        log.warning("source %s: %s", config.name, w)
+    _record(engine, config.name, config.type, started, "ok", result, None)
+    return SourceOutcome(
+        config.name,
+        "ok",
+        result.rows,
+        len(result.slices),
+        api_requests=result.api_requests,
+        api_cost=Decimal(result.api_cost),
+        warnings=result.warnings,
+    )
 
 
 def _record(
