@@ -9,7 +9,7 @@ and ``deploy/costagent.example.toml`` is it, checked in; a test fails when the t
 
 Regenerate the checked-in file and the README's generated tables with::
 
-    python -m agent.example_config --write
+    python -m agent.templates --write
 
 Every key is commented out except a required key of a section that is itself active, so the file
 loads as written; :func:`render` with ``active=True`` gives the same text with every setting
@@ -18,12 +18,10 @@ uncommented, which the tests check value by value against the schema.
 
 from __future__ import annotations
 
-import argparse
 import enum
 import json
 import math
 import re
-import sys
 import textwrap
 import types
 from dataclasses import dataclass, field
@@ -43,7 +41,7 @@ from rules.base import registered_rules
 WIDTH = 99
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PATH = ROOT / "deploy" / "costagent.example.toml"
-REGENERATE = "python -m agent.example_config --write"
+REGENERATE = "python -m agent.templates --write"
 SECRET_PLACEHOLDER = "<secret>"
 RULER = "# " + "-" * (WIDTH - 2)
 
@@ -370,32 +368,3 @@ def render(active: bool = False) -> str:
 def shown() -> list[Shown]:
     """Every key the example writes, with its model and value (what the tests validate)."""
     return _walk().shown
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Print the example, or ``--write`` it and the README's generated tables in place."""
-    parser = argparse.ArgumentParser(prog="python -m agent.example_config", description=__doc__)
-    parser.add_argument("--write", action="store_true", help="rewrite the checked-in files")
-    args = parser.parse_args(argv)
-    if not args.write:
-        sys.stdout.write(render())
-        return 0
-    for path, text in generated_files().items():
-        if path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote {path.relative_to(ROOT)}")
-    return 0
-
-
-def generated_files() -> dict[Path, str]:
-    """Each checked-in generated file with the text it must hold."""
-    from agent.catalogue import README_PATH, readme_with_tables
-
-    return {
-        EXAMPLE_PATH: render(),
-        README_PATH: readme_with_tables(README_PATH.read_text(encoding="utf-8")),
-    }
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -414,7 +414,7 @@ class LlmRequestsConfig(_Strict):
     @classmethod
     def _valid_prices(cls, raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Each price is checked against the rules' price model when the file loads."""
-        from rules.llm_prices import ModelPrice
+        from agent.store.llm_prices import ModelPrice
 
         for model, values in raw.items():
             try:

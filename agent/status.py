@@ -262,7 +262,7 @@ def last_deliveries(engine: Engine) -> list[dict[str, Any]]:
 
 def open_savings(engine: Engine) -> dict[str, str]:
     """Open findings' monthly savings per currency (each resource counted once), as strings."""
-    from rules.engine import list_findings, total_savings
+    from agent.store.findings import list_findings, total_savings
 
     return {cur: str(v) for cur, v in sorted(total_savings(list_findings(engine, "open")).items())}
 

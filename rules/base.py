@@ -21,15 +21,14 @@ import string
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Connection
 
 from agent.plugins import config_of, discover
 from agent.store.money import to_decimal
+from agent.store.window import Window
 from agent.validation import first_problem
 
 Confidence = Literal["high", "medium", "low"]
@@ -68,7 +67,7 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class RuleContext:
+class RuleContext(Window):
     """What a rule may look at: the store and the analysis window [start, end).
 
     ``cache`` lets shared facts (:mod:`rules.resource_facts`) be computed once per analysis
@@ -77,16 +76,7 @@ class RuleContext:
     that raised it, so ``costagent analyze`` shows it instead of burying it in a log.
     """
 
-    conn: Connection
-    start: datetime
-    end: datetime
     cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
-    warnings: list[str] = field(default_factory=list, compare=False, repr=False)
-
-    def warn(self, message: str) -> None:
-        """Report something the user should fix (each message once per rule, however often)."""
-        if message not in self.warnings:
-            self.warnings.append(message)
 
     @property
     def days(self) -> Decimal:

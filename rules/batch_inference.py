@@ -25,23 +25,26 @@ from decimal import Decimal
 from pydantic import Field
 from sqlalchemy import false, func, literal, select
 
-from agent.store.schema import LlmRequest, LlmUsage
-from rules.base import CENT, Candidate, Rule, RuleContext, RuleMeta
-from rules.llm_prices import (
+from agent.store.llm_prices import (
     GENAI_PRICES_SOURCE,
     Group,
-    LlmRuleConfig,
     Pricer,
     cost_of,
     currency_of,
-    dec,
     grouped,
     normalise,
+    requests_in_window,
+    seconds_between,
+)
+from agent.store.schema import LlmRequest, LlmUsage
+from rules.base import CENT, Candidate, Rule, RuleContext, RuleMeta
+from rules.llm_prices import (
+    LlmRuleConfig,
+    dec,
     overlap_key,
     per_currency,
     price_evidence,
-    requests_in_window,
-    seconds_between,
+    pricer_for,
     subject,
 )
 from rules.queries import in_window
@@ -103,7 +106,7 @@ class BatchInference(Rule[BatchInferenceConfig]):
         ):
             histogram.setdefault(app, {})[int(h)] = int(count)
         realtime = grouped(ctx, [r.app], conditions=[func.coalesce(r.batch, false()) == false()])
-        pricer = Pricer.for_rule(ctx, cfg, self.rule_id)
+        pricer = pricer_for(ctx, cfg, self.rule_id)
         for app in sorted(histogram, key=lambda a: a or ""):
             mine = [g for g in realtime if g.keys[0] == app]
             yield from self._judge(ctx, pricer, app, histogram[app], mine, cfg.log_sample_rate, LOG)

@@ -65,8 +65,9 @@ from typing import Any, NamedTuple
 from pydantic import Field
 from sqlalchemy import func, select
 
+from agent.store.daily_sums import daily_costs, total
+from agent.store.findings import ANOMALY_KEY, AnomalyFacts
 from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, RuleMeta, money
-from rules.daily import daily_costs, total
 
 Z_FACTOR = Decimal("0.6745")  # Φ⁻¹(0.75): makes the MAD comparable to a standard deviation
 MEAN_AD_FACTOR = Decimal("1.253314")  # √(π/2): 1.253314 × MeanAD ≈ σ for normal data
@@ -238,6 +239,13 @@ class CostAnomaly(Rule[CostAnomalyConfig]):
             "persist_days": cfg.persist_days,
             "formula": "(actual − median of same weekdays) × persist days, worst flagged day",
         }
+        evidence[ANOMALY_KEY] = AnomalyFacts(
+            day=worst.day,
+            service=service,
+            usage_type=usage,
+            expected=worst.expected,
+            actual=worst.actual,
+        ).model_dump(mode="json")
         if score is not None:
             evidence.update(
                 mad=str(score.mad),

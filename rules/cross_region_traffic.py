@@ -30,9 +30,9 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import func, or_, select
 
+from agent.store.daily_sums import daily_costs, total
 from agent.store.schema import Resource
 from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, RuleMeta, money
-from rules.daily import daily_costs, total
 from rules.queries import in_window, usage_only
 
 # Region codes of AWS usage types (the prefix before the first dash).

@@ -20,32 +20,16 @@ import logging
 import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Any, cast
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
-from agent.store.schema import Finding
+from agent.store.clock import utcnow
+from agent.store.findings import TABLE
 from rules.base import Candidate, Rule, RuleContext, RuleSelection, registered_rules
 
 log = logging.getLogger(__name__)
-_TABLE = cast(Table, Finding.__table__)
-STATUSES = ("open", "acknowledged", "suppressed", "resolved")
-FINDING_FIELDS = (
-    "fingerprint",
-    "rule_id",
-    "subject",
-    "title",
-    "recommendation",
-    "monthly_savings",
-    "currency",
-    "confidence",
-    "evidence",
-    "status",
-    "first_seen",
-    "last_seen",
-)
 
 
 @dataclass
@@ -78,7 +62,7 @@ def analyze(
     """
     if disabled is None:
         disabled = rules.disabled if isinstance(rules, RuleSelection) else ()
-    now = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
+    now = (now or utcnow()).replace(tzinfo=None, microsecond=0)
     # Whole UTC days, today excluded: daily billing rows are never cut in half, today's
     # incomplete data does not dilute averages, and reruns within a day agree.
     end = now.replace(hour=0, minute=0, second=0)
@@ -123,7 +107,7 @@ def _unique_subjects(rule_id: str, candidates: Iterable[Candidate]) -> list[Cand
 def _upsert(
     conn: Connection, produced: dict[str, list[Candidate]], now: datetime, result: AnalyzeResult
 ) -> None:
-    f = _TABLE
+    f = TABLE
     existing = {
         row.fingerprint: row
         for row in conn.execute(
@@ -147,7 +131,8 @@ def _upsert(
                 "monthly_savings": c.monthly_savings,
                 "currency": c.currency,
                 "confidence": c.confidence,
-                "evidence": {**c.evidence, "resource_id": c.overlap_key},
+                "evidence": c.evidence,
+                "resource_id": c.overlap_key,
                 "last_seen": now,
             }
             old = existing.get(fp)
@@ -172,7 +157,7 @@ def _upsert(
 def _retire(conn: Connection, disabled: set[str], running: set[str], result: AnalyzeResult) -> None:
     """Resolve the open / acknowledged findings of rules turned off (``disabled``) or no longer
     registered; suppressed findings keep their status."""
-    f = _TABLE
+    f = TABLE
     live = ("open", "acknowledged")
     known = registered_rules()
     owners = {
@@ -188,67 +173,3 @@ def _retire(conn: Connection, disabled: set[str], running: set[str], result: Ana
         )
         result.retired[rule_id] = int(done.rowcount or 0)
         result.resolved += result.retired[rule_id]
-
-
-def end_of_data(engine: Engine) -> datetime:
-    """Midnight after the newest charge in the store: ``now`` for analysing a past month (the
-    demo, a backfilled store) as if it were today."""
-    from agent.store.schema import CostLineItem
-
-    with engine.connect() as conn:
-        newest = conn.execute(select(func.max(CostLineItem.charge_period_start))).scalar()
-    if newest is None:
-        return datetime.now(UTC).replace(tzinfo=None)
-    if isinstance(newest, str):
-        newest = datetime.fromisoformat(newest)
-    return newest.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-
-
-def total_savings(findings: Iterable[dict[str, Any]]) -> dict[str, Decimal]:
-    """Monthly savings per currency, counting each resource once (its largest finding).
-
-    Two findings on one endpoint (idle *and* over-provisioned) cannot both be banked: the
-    resource can only be turned off once.
-    """
-    best: dict[tuple[str, str], Decimal] = {}
-    for f in findings:
-        evidence = f.get("evidence") or {}
-        key = (str(f.get("currency") or "USD"), str(evidence.get("resource_id") or f["subject"]))
-        amount = Decimal(str(f.get("monthly_savings") or 0))
-        best[key] = max(best.get(key, Decimal(0)), amount)
-    totals: dict[str, Decimal] = {}
-    for (currency, _), amount in best.items():
-        totals[currency] = totals.get(currency, Decimal(0)) + amount
-    return totals
-
-
-def set_status(
-    engine: Engine,
-    fp: str,
-    status: str,
-    until: datetime | None = None,
-    reason: str | None = None,
-) -> bool:
-    """ack / suppress / reopen one finding; False when the fingerprint is unknown."""
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {', '.join(STATUSES)}")
-    f = _TABLE
-    with engine.begin() as conn:
-        done = conn.execute(
-            update(f)
-            .where(f.c.fingerprint == fp)
-            .values(status=status, status_until=until, status_reason=reason)
-        )
-    return bool(done.rowcount)
-
-
-def list_findings(engine: Engine, status: str | None = None) -> list[dict[str, Any]]:
-    """Findings as plain dicts with exactly :data:`FINDING_FIELDS`, biggest savings first."""
-    f = _TABLE
-    query = select(*(f.c[name] for name in FINDING_FIELDS))
-    if status:
-        query = query.where(f.c.status == status)
-    with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(query)]
-    rows.sort(key=lambda r: (-(r["monthly_savings"] or 0), r["fingerprint"]))
-    return rows

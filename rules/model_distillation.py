@@ -32,21 +32,10 @@ from decimal import ROUND_CEILING, Decimal
 from pydantic import Field
 from sqlalchemy import case, func
 
+from agent.store.llm_prices import GENAI_PRICES_SOURCE, Group, Pricer, cost_of, grouped, normalise
 from agent.store.schema import LlmRequest, LlmUsage
 from rules.base import CENT, Candidate, Rule, RuleContext, RuleMeta
-from rules.llm_prices import (
-    GENAI_PRICES_SOURCE,
-    Group,
-    LlmRuleConfig,
-    Pricer,
-    cost_of,
-    dec,
-    grouped,
-    normalise,
-    overlap_key,
-    price_evidence,
-    subject,
-)
+from rules.llm_prices import LlmRuleConfig, dec, overlap_key, price_evidence, pricer_for, subject
 from rules.usage_buckets import bucket_groups, warn_uncounted
 
 LOG = "request log"
@@ -124,7 +113,7 @@ class ModelDistillation(Rule[ModelDistillationConfig]):
         groups = grouped(
             ctx, [r.app], extra=[short.label("short")], conditions=[r.operation != "embeddings"]
         )
-        pricer = Pricer.for_rule(ctx, cfg, self.rule_id)
+        pricer = pricer_for(ctx, cfg, self.rule_id)
         yield from self._judge(ctx, cfg, pricer, groups, cfg.log_sample_rate, LOG)
         u = LlmUsage
         # a bucket's requests count as short when their mean output is (no single sizes there)

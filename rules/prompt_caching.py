@@ -35,24 +35,20 @@ from decimal import Decimal
 from pydantic import Field
 from sqlalchemy import case, func, or_
 
-from agent.store.schema import LlmRequest, LlmUsage
-from rules.base import CENT, Candidate, Rule, RuleContext, RuleMeta
-from rules.llm_prices import (
+from agent.store.llm_prices import (
     GENAI_PRICES_SOURCE,
     MTOK,
     Group,
-    LlmRuleConfig,
     Pricer,
     Tokens,
     calls_with_previous,
     cost_of,
-    dec,
     grouped,
-    overlap_key,
-    price_evidence,
     seconds_between,
-    subject,
 )
+from agent.store.schema import LlmRequest, LlmUsage
+from rules.base import CENT, Candidate, Rule, RuleContext, RuleMeta
+from rules.llm_prices import LlmRuleConfig, dec, overlap_key, price_evidence, pricer_for, subject
 from rules.usage_buckets import bucket_groups, warn_uncounted
 
 LOG = "request log"
@@ -105,7 +101,7 @@ class PromptCaching(Rule[PromptCachingConfig]):
             source=calls,
             extra=[func.sum(case((cold, 1), else_=0)).label("cold")],
         )
-        pricer = Pricer.for_rule(ctx, cfg, self.rule_id)
+        pricer = pricer_for(ctx, cfg, self.rule_id)
         yield from self._judge(ctx, cfg, pricer, groups, cfg.log_sample_rate, LOG)
         u = LlmUsage
         # Buckets hold no request times: requests are taken as evenly spread over a bucket,

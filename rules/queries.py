@@ -15,9 +15,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from agent.store.daily_sums import daily_costs, on_daily, total
 from agent.store.schema import CostLineItem, Resource, UsageMetric
 from rules.base import RuleContext
-from rules.daily import daily_costs, on_daily, total
 
 
 def attr(key: str) -> Any:
@@ -72,8 +72,9 @@ def resource_costs(
     matching ``conditions`` (written on ``cost_line_items`` columns; read from the analysis's
     daily rollup).
 
-    ``cost`` is exact (see :func:`rules.daily.total`): read it, never ``SUM()`` it again in SQL
-    (on SQLite it travels as exact integer parts in text); total it in Python or sum the rows.
+    ``cost`` is exact (see :func:`agent.store.daily_sums.total`): read it, never ``SUM()`` it
+    again in SQL (on SQLite it travels as exact integer parts in text); total it in Python or
+    sum the rows.
     """
     d = daily_costs.c
     return (

@@ -62,18 +62,18 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 
-from agent.store.schema import CostLineItem, LlmRequest
-from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleContext, RuleMeta, money
-from rules.llm_prices import (
+from agent.store.llm_prices import (
     GENAI_PRICES_SOURCE,
     Group,
-    LlmRuleConfig,
     ModelPrice,
     Price,
     Pricer,
     Tokens,
     grouped,
 )
+from agent.store.schema import CostLineItem, LlmRequest
+from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleContext, RuleMeta, money
+from rules.llm_prices import LlmRuleConfig
 from rules.queries import resource_costs
 from rules.rag_cost import Comparison, Design
 

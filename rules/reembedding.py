@@ -21,22 +21,17 @@ from decimal import Decimal
 
 from sqlalchemy import and_, func, select
 
-from agent.store.schema import LlmRequest
-from rules.base import CENT, Candidate, Rule, RuleContext, RuleMeta
-from rules.llm_prices import (
+from agent.store.llm_prices import (
     GENAI_PRICES_SOURCE,
     Group,
-    LlmRuleConfig,
-    Pricer,
     calls_with_previous,
     cost_of,
     currency_of,
-    dec,
     grouped,
-    overlap_key,
-    price_evidence,
-    subject,
 )
+from agent.store.schema import LlmRequest
+from rules.base import CENT, Candidate, Rule, RuleContext, RuleMeta
+from rules.llm_prices import LlmRuleConfig, dec, overlap_key, price_evidence, pricer_for, subject
 
 
 class ReembeddingConfig(LlmRuleConfig):
@@ -84,7 +79,7 @@ class Reembedding(Rule[ReembeddingConfig]):
                 ).group_by(calls.c.app, calls.c.provider, calls.c.model)
             )
         }
-        pricer = Pricer.for_rule(ctx, cfg, self.rule_id)
+        pricer = pricer_for(ctx, cfg, self.rule_id)
         by_subject: dict[tuple[str | None, str | None, str], list[Group]] = {}
         for g in repeats:
             by_subject.setdefault((g.keys[0], g.provider, g.model), []).append(g)

@@ -23,10 +23,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 
+from agent.store import daily_sums
+from agent.store.daily_sums import daily_costs, on_daily
 from agent.store.schema import CostLineItem, Resource, UsageMetric
-from rules import daily
 from rules.base import RuleContext, money
-from rules.daily import daily_costs, on_daily
 from rules.queries import hour_bucket, in_window, usage_only
 
 ENDPOINT_TYPES = ("sagemaker_endpoint", "vertex_endpoint")
@@ -106,7 +106,7 @@ def _billing(ctx: RuleContext, *conditions: ColumnElement[bool]) -> dict[str, Bi
         select(
             d.resource_id,
             d.billing_currency,
-            daily.total(),
+            daily_sums.total(),
             func.min(d.charge_period_start),
             func.max(d.charge_period_end),
             func.count(func.distinct(d.day)),

@@ -26,21 +26,23 @@ from decimal import Decimal
 from pydantic import Field
 from sqlalchemy import and_, case, func
 
-from agent.store.schema import LlmRequest
-from rules.base import CENT, Candidate, Rule, RuleContext, RuleMeta
-from rules.llm_prices import (
+from agent.store.llm_prices import (
     GENAI_PRICES_SOURCE,
-    LlmRuleConfig,
-    Pricer,
     calls_with_previous,
     cost_of,
     currency_of,
-    dec,
     grouped,
+    seconds_between,
+)
+from agent.store.schema import LlmRequest
+from rules.base import CENT, Candidate, Rule, RuleContext, RuleMeta
+from rules.llm_prices import (
+    LlmRuleConfig,
+    dec,
     overlap_key,
     per_currency,
     price_evidence,
-    seconds_between,
+    pricer_for,
     subject,
     totals,
 )
@@ -87,7 +89,7 @@ class ResponseCache(Rule[ResponseCacheConfig]):
             source=calls,
             extra=[func.sum(case((duplicate, 1), else_=0)).label("duplicates")],
         )
-        pricer = Pricer.for_rule(ctx, cfg, self.rule_id)
+        pricer = pricer_for(ctx, cfg, self.rule_id)
         apps = sorted({g.keys[0] for g in groups}, key=lambda a: a or "")
         for app in apps:
             mine = [g for g in groups if g.keys[0] == app]

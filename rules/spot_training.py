@@ -26,10 +26,10 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
+from agent.store.daily_sums import daily_costs, total
 from agent.store.prices import spot_discount
 from agent.store.schema import Resource
 from rules.base import CENT, Candidate, Rule, RuleConfig, RuleContext, RuleMeta, money
-from rules.daily import daily_costs, total
 from rules.queries import usage_only
 
 

@@ -33,6 +33,7 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import String, and_, cast, func, or_, select
 
+from agent.store.daily_sums import daily_costs, total
 from rules.base import (
     CENT,
     HOURS_PER_MONTH,
@@ -43,7 +44,6 @@ from rules.base import (
     RuleMeta,
     money,
 )
-from rules.daily import daily_costs, total
 from rules.queries import usage_only
 
 

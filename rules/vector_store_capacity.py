@@ -47,9 +47,9 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import func, or_, select
 
+from agent.store.daily_sums import daily_costs
 from agent.store.schema import CostLineItem, Resource
 from rules.base import CENT, HOURS_PER_MONTH, Candidate, Rule, RuleConfig, RuleContext, RuleMeta
-from rules.daily import daily_costs
 from rules.resource_facts import (
     HOUR_UNITS,
     Billing,

@@ -15,11 +15,11 @@ from sqlalchemy import Engine, delete, func, select
 
 from agent.config import load_settings
 from agent.store.daily import rebuild
+from agent.store.daily_sums import total
 from agent.store.engine import alembic_config
 from agent.store.money import money_sum
 from agent.store.schema import CostDaily, CostLineItem
 from collectors.importer import import_paths
-from rules.daily import total
 
 
 def _from_items(engine: Engine) -> list[tuple[Any, ...]]:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import pytest
 from pydantic import BaseModel, TypeAdapter
 
-from agent import catalogue, example_config
+from agent import catalogue, example_config, templates
 from agent.config import Settings, load_settings
 from collectors.base import source_types
 from rules.base import registered_rules, validate_rule_configs
@@ -23,9 +23,9 @@ from tests.helpers import cli
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("path", sorted(example_config.generated_files(), key=str))
+@pytest.mark.parametrize("path", sorted(templates.generated_files(), key=str))
 def test_checked_in_file_is_the_generated_text(path: Path) -> None:
-    expected = example_config.generated_files()[path]
+    expected = templates.generated_files()[path]
     assert path.read_text(encoding="utf-8") == expected, (
         f"{path.relative_to(ROOT)} is stale: run `{example_config.REGENERATE}`"
     )

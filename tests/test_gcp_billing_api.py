@@ -489,8 +489,9 @@ def test_collected_prices_price_the_spot_training_what_if(
     list prices give A100 1 − 0.8801724/2.933908 = 70 % and A2 core 1 − 0.0094833/0.031611 =
     70 %, so $490 in the 30-day (720 h) window, × 730/720 = $496.81 a month.
     """
+    from agent.store.findings import list_findings
     from rules.base import configured_rules
-    from rules.engine import analyze, list_findings
+    from rules.engine import analyze
 
     _, fake = google
     trainer = "//compute.googleapis.com/projects/ml-prod/zones/us-central1-a/instances/trainer"

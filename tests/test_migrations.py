@@ -3,6 +3,10 @@ down and up again, and an interrupted upgrade leaves the schema as it was."""
 
 from __future__ import annotations
 
+import json
+from datetime import date
+from decimal import Decimal
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -55,3 +59,58 @@ def test_an_interrupted_sqlite_upgrade_leaves_the_schema_as_it_was(sqlite_url: s
     upgrade(engine)  # the next start migrates cleanly
     assert current_revision(engine) == head_revision()
     engine.dispose()
+
+
+def test_0010_moves_the_resource_id_out_of_the_evidence_and_types_anomalies(db_url: str) -> None:
+    """Findings written before 0010 kept their resource in ``evidence["resource_id"]`` and an
+    anomaly's facts in loose evidence keys; after the upgrade the report's readers find both
+    where they now look (the column, :func:`anomaly_of`) without a new analysis."""
+    from agent.store.findings import AnomalyFacts, anomaly_of, list_findings, total_savings
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0009")
+    insert = text(
+        "INSERT INTO findings (fingerprint, rule_id, subject, status, first_seen, last_seen, "
+        "monthly_savings, currency, confidence, title, recommendation, evidence) VALUES "
+        "(:fp, :rule, :subject, 'open', '2026-11-01', '2026-11-02', :saving, 'USD', 'high', "
+        "'t', 'r', :evidence)"
+    )
+    spike = {
+        "day": "2026-10-28",
+        "service": "Amazon Bedrock",
+        "usage_type": "USE1-Claude-Output",
+        "expected_median": "120.5",
+        "actual": "980.25",
+        "resource_id": "acct|bedrock",
+    }
+    with engine.begin() as conn:
+        for fp, rule, subject, saving, evidence in (
+            ("idle:a", "idle-endpoint", "a", 100, {"resource_id": "ep-1", "hours": 720}),
+            ("over:b", "overprovisioned-endpoint", "b", 60, {"resource_id": "ep-1"}),
+            ("cost-anomaly:x", "cost-anomaly", "x", 5, spike),
+        ):
+            conn.execute(
+                insert,
+                {
+                    "fp": fp,
+                    "rule": rule,
+                    "subject": subject,
+                    "saving": saving,
+                    "evidence": json.dumps(evidence),
+                },
+            )
+    upgrade(engine)
+    rows = {r["fingerprint"]: r for r in list_findings(engine)}
+    engine.dispose()
+
+    assert rows["idle:a"]["resource_id"] == "ep-1"
+    assert rows["idle:a"]["evidence"] == {"hours": 720}
+    assert total_savings(rows.values()) == {"USD": Decimal("105")}  # ep-1 counted once
+    assert anomaly_of(rows["idle:a"]) is None
+    assert anomaly_of(rows["cost-anomaly:x"]) == AnomalyFacts(
+        day=date(2026, 10, 28),
+        service="Amazon Bedrock",
+        usage_type="USE1-Claude-Output",
+        expected=Decimal("120.5"),
+        actual=Decimal("980.25"),
+    )

@@ -182,7 +182,7 @@ def _insert_finding(conn: Connection, now: datetime, title: str, suffix: str) ->
             confidence="high",
             title=title,
             recommendation=FORMULA_ACCOUNT,
-            evidence={"resource_id": MARKUP_ID},
+            resource_id=MARKUP_ID,
         )
     )
 

@@ -179,7 +179,6 @@ METRICS = [
 def finding(
     fp: str, savings: str, resource: str, status: str = "open", **extra: Any
 ) -> dict[str, Any]:
-    evidence = {"resource_id": resource, **extra.pop("evidence", {})}
     return {
         "fingerprint": fp,
         "rule_id": extra.pop("rule_id", fp.split(":")[0]),
@@ -192,7 +191,8 @@ def finding(
         "confidence": extra.pop("confidence", "medium"),
         "title": extra.pop("title", f"Finding {fp}"),
         "recommendation": extra.pop("recommendation", "Do something."),
-        "evidence": evidence,
+        "evidence": extra.pop("evidence", {}),
+        "resource_id": resource,
     }
 
 
@@ -216,7 +216,7 @@ FINDINGS = [
         "SageMaker|Hosting|us-east-1",
         confidence="low",
         title="Cost spike on Wed 18 Nov: SageMaker Hosting",
-        evidence={"day": "2026-11-18", "actual": "300", "expected_median": "100"},
+        evidence={"anomaly": {"day": "2026-11-18", "actual": "300", "expected": "100"}},
     ),
 ]
 

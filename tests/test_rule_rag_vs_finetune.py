@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import Engine
 
 from agent.config import load_settings
+from agent.store.findings import list_findings
 from collectors.load import load, table
 from rules.base import configured_rules
-from rules.engine import analyze, list_findings
+from rules.engine import analyze
 from rules.rag_cost import Comparison, Design
 from tests.helpers import cli
 

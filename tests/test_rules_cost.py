@@ -19,11 +19,12 @@ from sqlalchemy import Engine
 
 from agent.config import load_settings
 from agent.store.engine import open_store
+from agent.store.findings import list_findings, set_status
 from collectors.load import load, table
 from rules.base import configured_rules
 from rules.commitment_coverage import nearest_rank
 from rules.cost_anomaly import robust_z
-from rules.engine import analyze, list_findings, set_status
+from rules.engine import analyze
 from rules.lora_finetune import gpus_per_instance, model_billions
 
 NOW = datetime(2026, 11, 20, 12, 0)

@@ -23,9 +23,10 @@ from sqlalchemy import Engine
 
 from agent.config import load_settings
 from agent.store.engine import open_store
+from agent.store.findings import list_findings
 from collectors.load import load, table
 from rules.base import configured_rules
-from rules.engine import analyze, list_findings
+from rules.engine import analyze
 
 NOW = datetime(2026, 11, 20, 12, 0)
 END = datetime(2026, 11, 20)

@@ -19,10 +19,11 @@ import pytest
 from sqlalchemy import Engine, insert, select, text
 
 from agent.config import load_settings
+from agent.store.findings import list_findings, set_status, total_savings
 from agent.store.schema import Finding, SkuPrice
 from collectors.load import load, table
 from rules.base import configured_rules, validate_rule_configs
-from rules.engine import analyze, list_findings, set_status, total_savings
+from rules.engine import analyze
 from rules.spot_training import SpotTraining, SpotTrainingConfig
 from tests.helpers import cli
 
@@ -296,16 +297,18 @@ def test_totals_count_a_resource_once() -> None:
             "subject": "a",
             "monthly_savings": Decimal("100"),
             "currency": "USD",
-            "evidence": {"resource_id": "ep-1"},
+            "evidence": {},
+            "resource_id": "ep-1",
         },
         {
             "subject": "b",
             "monthly_savings": Decimal("60"),
             "currency": "USD",
-            "evidence": {"resource_id": "ep-1"},
+            "evidence": {},
+            "resource_id": "ep-1",
         },
-        {"subject": "c", "monthly_savings": Decimal("5.5"), "currency": "USD", "evidence": {}},
-        {"subject": "d", "monthly_savings": Decimal("7"), "currency": "EUR", "evidence": {}},
+        {"subject": "c", "monthly_savings": Decimal("5.5"), "currency": "USD", "resource_id": None},
+        {"subject": "d", "monthly_savings": Decimal("7"), "currency": "EUR", "resource_id": None},
     ]
     assert total_savings(findings) == {"USD": Decimal("105.5"), "EUR": Decimal("7")}
 
@@ -352,6 +355,7 @@ def test_cli_analyze_and_findings_json(engine: Engine, db_url: str) -> None:
             "status",
             "first_seen",
             "last_seen",
+            "resource_id",
         }
     ] * 2
     fp = items[0]["fingerprint"]

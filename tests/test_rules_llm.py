@@ -24,12 +24,14 @@ from sqlalchemy import Engine
 import agent.demo
 from agent.config import load_settings
 from agent.store.engine import open_store
+from agent.store.findings import list_findings
+from agent.store.llm_prices import ModelPrice, Pricer, grouped, normalise, tier_starts
 from agent.store.schema import LlmRequest
 from collectors.importer import import_paths
 from collectors.load import load, table
 from rules.base import RuleContext, configured_rules
-from rules.engine import analyze, list_findings
-from rules.llm_prices import ModelPrice, Pricer, grouped, normalise, tier_starts, totals
+from rules.engine import analyze
+from rules.llm_prices import totals
 from rules.model_distillation import DEFAULT_SMALLER, smaller_tier
 from tests.helpers import cli
 
@@ -198,7 +200,7 @@ def test_response_cache(engine: Engine) -> None:
     assert ev["llm_cost_in_window"] == "54.15"
     assert ev["duplicate_cost_in_window"] == "13.50"
     assert ev["unpriced_models"] == ["acme-llm"]
-    assert ev["resource_id"] == "llm-app:faq-bot"
+    assert f["resource_id"] == "llm-app:faq-bot"
     # a 26-hour TTL catches late-bot's repeats too (every 4th from i = 43 on: 290 of 1,200):
     # 290 / 1,200 × $54 = $13.05 → × 730 / 720 = $13.23125 → $13.23
     longer = run(engine, "response-cache", {"ttl_hours": 26})

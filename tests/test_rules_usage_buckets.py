@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import Engine
 
 from agent.config import load_settings
+from agent.store.findings import list_findings
 from collectors.load import load, table
 from rules.base import configured_rules
-from rules.engine import analyze, list_findings
+from rules.engine import analyze
 from tests.test_rules_llm import call, seed
 
 NOW = datetime(2026, 11, 20, 12, 0)

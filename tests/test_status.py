@@ -159,7 +159,7 @@ def fill(engine: Engine) -> None:
                     confidence="high",
                     title="t",
                     recommendation="r",
-                    evidence={"resource_id": subject},
+                    resource_id=subject,
                 )
             )
 

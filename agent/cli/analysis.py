@@ -23,6 +23,7 @@ from agent.cli.app import (
     state,
     store,
 )
+from agent.store.findings import FindingRow
 
 findings_app = typer.Typer(
     help="List savings findings, or change one's status (ack, suppress, reopen).",
@@ -42,8 +43,8 @@ def analyze(
     ),
 ) -> None:
     """Run every enabled rule over the store and update the findings."""
+    from agent.store.findings import list_findings, total_savings
     from agent.usecases.analysis import analyze as run_analysis
-    from rules.engine import list_findings, total_savings
 
     with errors(), store() as engine:
         result = run_analysis(engine, state.settings, window_days)
@@ -100,7 +101,7 @@ def findings(
     """The findings, biggest savings first (all statuses unless --status)."""
     if ctx.invoked_subcommand is not None:
         return
-    from rules.engine import FINDING_FIELDS, STATUSES, list_findings
+    from agent.store.findings import FINDING_FIELDS, STATUSES, list_findings
 
     if status is not None and status not in STATUSES:
         fail(f"--status {status!r}: expected one of {', '.join(STATUSES)}", 2)
@@ -115,9 +116,9 @@ def findings(
     findings_table(rows, "findings")
 
 
-def findings_table(rows: list[dict[str, Any]], title: str) -> None:
+def findings_table(rows: list[FindingRow], title: str) -> None:
     """Findings in the terminal, with the total that counts each resource once."""
-    from rules.engine import total_savings
+    from agent.store.findings import total_savings
 
     columns = ["fingerprint", "status", "savings/month", "confidence", "title"]
     emit(
@@ -142,19 +143,20 @@ def findings_table(rows: list[dict[str, Any]], title: str) -> None:
         out.print(f"open findings save {money} a month (each resource counted once)")
 
 
-def _finding_json(row: dict[str, Any]) -> dict[str, Any]:
+def _finding_json(row: FindingRow) -> dict[str, Any]:
     out_row = {k: plain(v) for k, v in row.items()}
-    if isinstance(row.get("evidence"), dict | list):
-        out_row["evidence"] = row["evidence"]
+    evidence = row["evidence"]
+    if isinstance(evidence, dict | list):
+        out_row["evidence"] = evidence
     else:
-        out_row["evidence"] = json.dumps(row.get("evidence")) if row.get("evidence") else None
+        out_row["evidence"] = json.dumps(evidence) if evidence else None
     return out_row
 
 
-def _finding_csv(row: dict[str, Any]) -> tuple[Any, ...]:
+def _finding_csv(row: FindingRow) -> tuple[Any, ...]:
     """One CSV row: the evidence as a JSON document (a spreadsheet or ``json.loads`` can read
     it back; a Python dict repr is neither)."""
-    from rules.engine import FINDING_FIELDS
+    from agent.store.findings import FINDING_FIELDS
 
     item = _finding_json(row)
     if isinstance(item["evidence"], dict | list):
@@ -163,7 +165,7 @@ def _finding_csv(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _set_status(fp: str, status: str, until: str | None = None, reason: str | None = None) -> None:
-    from rules.engine import set_status
+    from agent.store.findings import set_status
 
     until_day = parse_date(until, "--until")
     with errors(), store() as engine:

@@ -30,10 +30,10 @@ def demo(
     from agent.demo import DATA_DIR, DEMO_APPLICATION_ID, demo_config, demo_settings, not_ours
     from agent.render_summary import print_summary
     from agent.store.engine import open_store
+    from agent.store.findings import end_of_data, list_findings
     from agent.summary import build_summary
     from agent.usecases.analysis import analyze
     from collectors.importer import import_paths
-    from rules.engine import end_of_data, list_findings
 
     with errors():
         db = path.resolve()

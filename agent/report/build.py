@@ -43,9 +43,15 @@ from agent.report.model import (
 )
 from agent.report.period import Week, last_full_week, week_of
 from agent.report.units import ENDPOINT_BASIS, endpoint_unit_costs, llm_unit_costs
-from agent.store.money import to_decimal
+from agent.store.findings import (
+    FindingRow,
+    anomaly_of,
+    end_of_data,
+    list_findings,
+    resource_of,
+    total_savings,
+)
 from agent.store.schema import CollectionRun, CostDaily, Delivery, LlmRequest, Resource, UsageMetric
-from rules.engine import end_of_data, list_findings, total_savings
 
 Named = TypeVar("Named", ResourceLine, EndpointUnitCost)
 WORKLOAD_ORDER = ("inference", "vector_storage", "training", "other")
@@ -128,7 +134,7 @@ def build_report(
             conn,
             [r.resource_id for r in resources if not r.resource_name]
             + [u.resource_id for u in endpoints if not u.resource_name]
-            + [_resource_of(f) for f in findings],
+            + [resource_of(f) for f in findings],
         )
     by_workload.sort(key=lambda x: x.currency != main)  # stable: main currency first
     totals = _sum_lines("total", by_workload)
@@ -339,18 +345,14 @@ def _daily(conn: Connection, grain: Grain, start: datetime, end: datetime) -> li
 
 
 # -- findings ----------------------------------------------------------------------------------
-def _resource_of(f: dict[str, Any]) -> str:
-    return str((f.get("evidence") or {}).get("resource_id") or f["subject"])
-
-
-def _finding(f: dict[str, Any], names: dict[str, str]) -> FindingItem:
-    evidence = f.get("evidence") or {}
+def _finding(f: FindingRow, names: dict[str, str]) -> FindingItem:
+    evidence = f["evidence"] or {}
     job = evidence.get("job_name")
     return FindingItem(
         fingerprint=f["fingerprint"],
         rule_id=f["rule_id"],
         subject=f["subject"],
-        name=names.get(_resource_of(f)) or (str(job) if job else None),
+        name=names.get(resource_of(f)) or (str(job) if job else None),
         title=f["title"],
         recommendation=f["recommendation"],
         monthly_savings=f["monthly_savings"] or Decimal(0),
@@ -390,23 +392,20 @@ def _names(conn: Connection, ids: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _anomalies(findings: list[dict[str, Any]]) -> list[Anomaly]:
-    out = []
-    for f in findings:
-        if f["rule_id"] != "cost-anomaly":
-            continue
-        ev = f.get("evidence") or {}
-        out.append(
-            Anomaly(
-                day=ev.get("day"),
-                title=f["title"],
-                service=ev.get("service"),
-                usage_type=ev.get("usage_type"),
-                currency=f["currency"] or "USD",
-                expected=to_decimal(ev["expected_median"]) if "expected_median" in ev else None,
-                actual=to_decimal(ev["actual"]) if "actual" in ev else None,
-            )
+def _anomalies(findings: list[FindingRow]) -> list[Anomaly]:
+    out = [
+        Anomaly(
+            day=facts.day.isoformat(),
+            title=f["title"],
+            service=facts.service,
+            usage_type=facts.usage_type,
+            currency=f["currency"] or "USD",
+            expected=facts.expected,
+            actual=facts.actual,
         )
+        for f in findings
+        if (facts := anomaly_of(f)) is not None
+    ]
     out.sort(key=lambda a: (a.day or "", a.title), reverse=True)
     return out[:10]
 

@@ -16,7 +16,7 @@ few zones with a non-whole-hour offset (India, Nepal, Newfoundland…) the hours
 and rows are grouped by their exact ``charge_period_start``.
 
 Sums are exact on both databases: :func:`agent.store.money.money_sum` over line items,
-:func:`rules.daily.total` over the rollup's integer parts.
+:func:`agent.store.daily_sums.total` over the rollup's integer parts.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from agent.report.period import zone
+from agent.store.daily_sums import total
 from agent.store.money import money_sum
 from agent.store.schema import CostDaily, CostLineItem
-from rules.daily import total
 
 LINE_ITEMS = CostLineItem.__table__
 DAILY = CostDaily.__table__

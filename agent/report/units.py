@@ -35,9 +35,9 @@ from agent.config import Settings
 from agent.report.grain import Grain
 from agent.report.model import EndpointUnitCost, LlmUnitCost
 from agent.report.period import Week
+from agent.store.llm_prices import Group, ModelPrice, Pricer, cost_of, grouped, normalise
 from agent.store.schema import LlmRequest, UsageMetric
-from rules.base import RuleContext
-from rules.llm_prices import Group, ModelPrice, Pricer, cost_of, grouped, normalise
+from agent.store.window import Window
 
 ENDPOINT_BASIS = (
     "each endpoint's effective (amortized) cost in the week, from the billing rows with its "
@@ -124,7 +124,7 @@ def _invocations(conn: Connection, week: Week) -> dict[str, Decimal]:
 
 
 # -- LLM API traffic ---------------------------------------------------------------------------
-#: FOCUS ProviderName values → the provider ids :func:`rules.llm_prices.normalise` gives the
+#: FOCUS ProviderName values → the provider ids :func:`agent.store.llm_prices.normalise` gives the
 #: logged calls (``bedrock`` → ``aws``, ``vertex_ai`` → ``google``)
 _BILLING_PROVIDERS = (
     ("aws", "aws"),
@@ -168,9 +168,7 @@ def llm_unit_costs(
 ) -> LlmResult:
     """All-apps rows (one per currency, main first), then one row per app and currency."""
     rate = settings.llm_requests.sample_rate
-    groups = grouped(
-        RuleContext(conn, week.start, week.end), [LlmRequest.app, LlmRequest.operation]
-    )
+    groups = grouped(Window(conn, week.start, week.end), [LlmRequest.app, LlmRequest.operation])
     if not groups:
         return LlmResult([], _basis(rate, {}, []))
     bills = _token_bills(conn, grain, week)  # (provider, kind) → currency → cost

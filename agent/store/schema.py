@@ -263,6 +263,8 @@ class Finding(Base):
     title: Mapped[str] = mapped_column(Text)
     recommendation: Mapped[str] = mapped_column(Text)
     evidence: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # the resource the savings come from: a total counts each once (default: the subject)
+    resource_id: Mapped[str | None] = mapped_column(Text)
 
 
 class CollectionRun(Base):

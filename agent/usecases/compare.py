@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from agent.config import Settings
+from agent.store.findings import end_of_data
 from agent.usecases.analysis import window_days
 from agent.validation import first_problem
 from rules.base import RuleContext
-from rules.engine import end_of_data
 from rules.rag_vs_finetune import RagApp, RagVsFinetuneConfig, Unpriced, evidence, review
 
 #: ``--set`` keys whose value is a list, given comma-separated
