@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, case, func, select, text
 from sqlalchemy.engine import make_url
 
 from agent.config import JOB_NAMES, Settings
+from agent.store.clock import utcnow
 from agent.store.schema import CollectionRun as R
 from agent.store.schema import Delivery as D
 from agent.store.schema import JobRun as J
@@ -36,7 +37,7 @@ def source_status(
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Per source: its last run and the totals over ``days``; configured sources that never
     ran are listed too (status "never run"), so a source that silently never starts shows."""
-    since = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days)
+    since = utcnow() - timedelta(days=days)
     with engine.connect() as conn:
         last_ids = select(R.source, func.max(R.id).label("id")).group_by(R.source).subquery()
         last = conn.execute(
@@ -271,7 +272,7 @@ def full_status(
     engine: Engine, settings: Settings, days: int, now: datetime | None = None
 ) -> dict[str, Any]:
     """Everything ``costagent status`` shows, as one JSON-ready object."""
-    now = now or datetime.now(UTC).replace(tzinfo=None)
+    now = now or utcnow()
     columns, rows = source_status(engine, days, settings.sources)
     return {
         "generated_at": now.replace(microsecond=0).isoformat(),
@@ -307,7 +308,7 @@ def check(settings: Settings, now: datetime | None = None) -> list[str]:
         require_sqlite_file,
     )
 
-    now = now or datetime.now(UTC).replace(tzinfo=None)
+    now = now or utcnow()
     url = settings.database.url
     require_sqlite_file(url)
     engine = make_engine(url)
