@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from agent.config import load_settings
 from agent.pipeline import SourceOutcome, collect_all
-from collectors.aws.bedrock_logs import model_of
+from collectors.aws.bedrock_records import model_of
 from collectors.base import validate_source
 from tests.helpers import llm_request_rows
 
