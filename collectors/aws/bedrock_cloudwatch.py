@@ -43,7 +43,10 @@ PAGE_LIMIT = 10_000  # GetLogEvents' own maximum per call
 
 class AwsBedrockCloudWatchLogsConfig(AwsSourceConfig):
     type: Literal["aws_bedrock_cloudwatch_logs"] = "aws_bedrock_cloudwatch_logs"
-    log_group: str = Field(description="the log group model invocation logging delivers to")
+    log_group: str = Field(
+        description="the log group model invocation logging delivers to",
+        examples=["/aws/bedrock/modelinvocations"],
+    )
     stream_prefix: str = Field("", description="read only the streams whose name starts so")
     app_key: str = Field("app", description="requestMetadata key that names the app")
     max_events: int = Field(100_000, ge=1, description="events read per run (the rest next run)")
