@@ -10,23 +10,12 @@ inserts the requests not seen before (the key is the source and ``request_id``),
 changes nothing.  Failed requests (``status = 'failure'``) and call types that are neither a
 completion nor an embedding (image, audio, batches, MCP tools) are skipped and counted.
 
-Tokens, in the store's convention (``input_tokens`` every input token, cache reads part of it):
-LiteLLM's ``prompt_tokens`` follows OpenAI's usage and includes cached tokens; the cache reads
-are ``usage_object.prompt_tokens_details.cached_tokens`` (or ``cache_read_input_tokens``) and
-the writes ``usage_object.cache_creation_input_tokens``.  Some LiteLLM versions stored
-Anthropic's ``prompt_tokens`` *without* its cache reads and writes (LiteLLM #11364, #14849):
-where reads + writes exceed ``prompt_tokens``, they cannot be part of it, and are added.
-
-The app is the first of ``app_from`` that the row has: ``team_alias`` (the key's team alias in
-``metadata``), ``team_id``, ``key_alias``, ``end_user`` or ``tag:<prefix>`` (the first request tag
-starting with the prefix, e.g. ``tag:app=``).  ``cache_key`` — a hash of the request that
-LiteLLM's cache computes — is the prompt hash when present.
+Each row is mapped by :func:`collectors.llm.litellm_rows.spend_log_request` (tokens in the
+store's convention, the app from ``app_from``), as the spend-log export files are.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -36,19 +25,18 @@ from sqlalchemy import Engine, create_engine, text
 
 from agent.secrets import MissingSecret, env_secret
 from agent.settings import CoreSettings
-from agent.store.bounds import EARLIEST, LATEST, checked_count
 from agent.store.engine import normalise_url
 from agent.store.state import get_state, put_state
 from collectors.base import Collector, CollectorMeta, CollectResult, Day, SourceConfig
+from collectors.llm.litellm_rows import (
+    APP_FIELDS,
+    DEFAULT_APP_FROM,
+    BadSpendLog,
+    spend_log_request,
+)
 from collectors.load import load, table
 
 log = logging.getLogger(__name__)
-EMBEDDING_CALLS = frozenset({"embedding", "aembedding"})
-CHAT_CALLS = frozenset(
-    {"completion", "acompletion", "text_completion", "atext_completion", "responses",
-     "aresponses", "anthropic_messages", "generate_content", "agenerate_content"}
-)  # fmt: skip
-APP_FIELDS = ("team_alias", "team_id", "key_alias", "end_user")
 
 
 class LiteLlmDbConfig(SourceConfig):
@@ -66,7 +54,7 @@ class LiteLlmDbConfig(SourceConfig):
     overlap_minutes: int = Field(60, ge=0, le=1440, description="re-read before the last start")
     page_rows: int = Field(50_000, ge=100, le=1_000_000, description="rows per query page")
     app_from: list[str] = Field(
-        default_factory=lambda: ["team_alias", "team_id", "key_alias"],
+        default_factory=lambda: list(DEFAULT_APP_FROM),
         description="where the app name comes from, first match wins",
     )
 
@@ -177,86 +165,7 @@ class LiteLlmDbCollector(Collector[LiteLlmDbConfig]):
 
     def _request(self, r: dict[str, Any]) -> dict[str, Any] | None:
         """An ``llm_requests`` row, or None for a row that is not a completed LLM call."""
-        call = str(r.get("call_type") or "")
-        if (r.get("status") or "success") == "failure":
-            return None
-        if call in EMBEDDING_CALLS:
-            operation = "embeddings"
-        elif call in CHAT_CALLS:
-            operation = "chat"
-        else:
-            return None
-        where = f"{self.config.table}, request {r['request_id']!r}"
-        ts = r["startTime"]
-        if ts.tzinfo is not None:
-            ts = ts.replace(tzinfo=None) - (ts.utcoffset() or timedelta(0))
-        if not EARLIEST <= ts < LATEST:
-            raise ValueError(f"{where}: startTime {ts} outside 2000..2099")
-        metadata = _object(r.get("metadata"))
-        usage = _object(metadata.get("usage_object"))
-        details = _object(usage.get("prompt_tokens_details"))
-        prompt = _count(r.get("prompt_tokens"), where, "prompt_tokens") or 0
-        reads = _count(details.get("cached_tokens"), where, "cached_tokens")
-        if reads is None:
-            reads = _count(usage.get("cache_read_input_tokens"), where, "cache_read_input_tokens")
-        writes = _count(
-            usage.get("cache_creation_input_tokens"), where, "cache_creation_input_tokens"
-        )
-        if (reads or 0) + (writes or 0) > prompt:  # prompt_tokens left the cache out
-            prompt += (reads or 0) + (writes or 0)
-        latency = r.get("request_duration_ms")
-        if latency is None and r.get("endTime") is not None:
-            latency = (r["endTime"] - r["startTime"]).total_seconds() * 1000
-        key = hashlib.sha256(f"{self.config.name}\0{r['request_id']}".encode()).hexdigest()
-        return {
-            "x_request_key": f"litellm:{key[:60]}",
-            "ts": ts,
-            "provider": r.get("custom_llm_provider") or None,
-            "model": str(r.get("model") or "unknown"),
-            "operation": operation,
-            "app": self._app(r, metadata),
-            "input_tokens": prompt,
-            "output_tokens": _count(r.get("completion_tokens"), where, "completion_tokens"),
-            "cache_read_tokens": reads,
-            "prompt_hash": r.get("cache_key") or None,
-            "latency_ms": float(latency) if latency is not None else None,
-            "batch": "batch" in call or None,
-        }
-
-    def _app(self, r: dict[str, Any], metadata: dict[str, Any]) -> str | None:
-        for item in self.config.app_from:
-            if item == "team_alias":
-                value = metadata.get("user_api_key_team_alias")
-            elif item == "key_alias":
-                value = metadata.get("user_api_key_alias")
-            elif item in ("team_id", "end_user"):
-                value = r.get(item)
-            else:
-                prefix = item.removeprefix("tag:")
-                tags = r.get("request_tags")
-                tags = json.loads(tags) if isinstance(tags, str) else tags
-                value = next(
-                    (t[len(prefix) :] for t in tags or [] if str(t).startswith(prefix)), None
-                )
-            if value:
-                return str(value)[:128]
-        return None
-
-
-def _object(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _count(value: Any, where: str, field: str) -> int | None:
-    """A token count as LiteLLM stored it (None when absent); anything else fails the run."""
-    if value is None:
-        return None
-    try:
-        return checked_count(value)
-    except ValueError as exc:
-        raise ValueError(f"{where}: {field} = {value!r} is not {exc}") from None
+            return spend_log_request(r, self.config.name, self.config.app_from)
+        except BadSpendLog as exc:
+            raise ValueError(f"{self.config.table}, request {r['request_id']!r}: {exc}") from None
