@@ -110,7 +110,7 @@ def test_systemd_unit_runs_the_daemon_hardened() -> None:
         assert unit[key] == [value], key
     assert "@system-service" in unit["SystemCallFilter"]
     assert unit["RestrictAddressFamilies"]
-    # a configuration error exits 2 (agent/cli.py): restarting every 30 s cannot fix it
+    # a configuration error exits 2 (agent/cli/app.py): restarting every 30 s cannot fix it
     assert "2" in unit["RestartPreventExitStatus"][0].split()
     # SIGTERM waits daemon.stop_timeout_seconds for a job's step, then exits; systemd must not
     # SIGKILL before that (15 s > 8 s + shutdown)
