@@ -51,11 +51,14 @@ def fingerprint(rule_id: str, subject: str) -> str:
 def analyze(
     engine: Engine,
     rules: Sequence[Rule[Any]],
-    window_days: int = 30,
+    window_days: int,
     now: datetime | None = None,
     disabled: Collection[str] | None = None,
 ) -> AnalyzeResult:
     """Run ``rules`` over the last ``window_days`` whole days and upsert their findings.
+
+    The window has no default here: it is the user's ``[analysis] window_days``, which the
+    callers (``agent.usecases.analysis``) read from the settings.
 
     ``disabled``: ids of rules turned off, whose findings are resolved (default: those
     :func:`rules.base.configured_rules` left out, when ``rules`` is its result).
