@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from agent.config import load_settings
 from agent.store.findings import list_findings
+from agent.store.llm_prices import PRICE_TABLE
 from collectors.load import load, table
 from rules.base import configured_rules
 from rules.engine import analyze
@@ -249,7 +250,7 @@ def test_prices_from_the_price_table_with_retrieval_and_store_share(engine: Engi
     assert ev["rag"]["fixed_monthly"] == "152.08" and ev["vector_store_monthly_total"] == "304.17"
     assert ev["break_even_requests_per_month"] == "685341"
     assert ev["price_sources"]["generation"] == [
-        "gemini-2.5-flash: genai-prices 0.2.3 (bundled snapshot): google/gemini-2.5-flash"
+        f"gemini-2.5-flash: {PRICE_TABLE}: google/gemini-2.5-flash"
     ]
     assert ev["price_sources"]["finetuned"][0].startswith("gemini-2.5-flash-lite: genai-prices")
 

@@ -1,7 +1,8 @@
 """The request-log rules (prompt-caching, response-cache, batch-inference, reembedding,
 model-distillation) and their price table, every savings figure worked by hand.
 
-Prices used (genai-prices 0.2.3 bundled snapshot, per million tokens):
+Prices used (genai-prices 0.2.x bundled snapshot, per million tokens; pyproject pins the
+minor version so these figures stay the worked ones):
 Claude 3.5 Sonnet on Bedrock input 3, output 15, cache read 0.30, cache write 3.75;
 Claude 3 Haiku on Bedrock input 0.25, output 1.25 (no caching);
 Gemini 2.5 Flash input 0.30, output 2.50 (batch 0.15 / 1.25);
