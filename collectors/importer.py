@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine
 
 from agent.settings import CoreSettings
@@ -77,7 +78,7 @@ def plan(paths: Iterable[str | os.PathLike[str]], fmt: str | None = None) -> lis
     if fmt is not None and fmt not in by_name:
         raise InputError(fmt, f"unknown format; choose one of: {', '.join(sorted(by_name))}")
     for path in files.expand(paths):
-        reader = by_name[fmt] if fmt else detect(frozenset(files.columns_of(path)))
+        reader = by_name[fmt] if fmt else _detect(path)
         if reader is None:
             known = ", ".join(r.label for r in readers())
             raise InputError(
@@ -86,6 +87,12 @@ def plan(paths: Iterable[str | os.PathLike[str]], fmt: str | None = None) -> lis
             )
         planned.append(PlannedFile(path, reader, path.stat().st_size))
     return planned
+
+
+def _detect(path: Path) -> type[FormatReader] | None:
+    first = files.first_object(path) if files.container(path) == "jsonl" else None
+    columns = list(first) if first is not None else files.columns_of(path)
+    return detect(frozenset(columns), first)
 
 
 def import_paths(
@@ -154,12 +161,6 @@ def _load_all(
 def _load_file(loader: Loader, item: PlannedFile, source: str) -> int:
     reader = item.reader()
     columns = frozenset(files.columns_of(item.path))
-    write: Callable[..., None] = {
-        "cost": loader.write_cost,
-        "metrics": loader.write_metrics,
-        "llm_requests": loader.write_llm_requests,
-        "resources": loader.write_resources,
-    }[reader.target]
     rows = 0
     for raw in files.batches(item.path, reader.columns_needed(columns)):
         try:
@@ -173,12 +174,42 @@ def _load_file(loader: Loader, item: PlannedFile, source: str) -> int:
                 str(item.path), f"rows {first}–{last}: cannot convert ({_first_line(exc)})"
             ) from None
         try:
-            write(table, source)
+            _write(loader, reader, table, source)
         except ValueRejected as exc:  # a value the store cannot hold (NUL, over-long id)
             column = reader.file_column(exc.column, raw.batch.schema.names)
             raise raw.where.error(exc.row, column, exc.message) from None
         rows += table.num_rows
     return rows
+
+
+def _write(loader: Loader, reader: FormatReader, table: pa.Table, source: str) -> None:
+    """One converted batch into the store; slices the reader keys itself are replaced first
+    (all it has seen, rows or not), then its rows go in under them."""
+    covered = [f"{source}:{key}" for key in reader.covered()]
+    if reader.target == "llm_usage":
+        loader.replace_usage_slices(covered)
+        loader.write_llm_usage(_prefixed(table, source), source)
+    elif reader.target == "cost":
+        loader.replace_slices(covered)
+        if "x_slice" in table.column_names:
+            slices = _prefixed(table, source).column("x_slice").combine_chunks()
+            loader.write_cost(table.drop_columns(["x_slice"]), source, slices=slices)
+        else:
+            loader.write_cost(table, source)
+    else:
+        writers: dict[str, Callable[[pa.Table, str], None]] = {
+            "metrics": loader.write_metrics,
+            "llm_requests": loader.write_llm_requests,
+            "resources": loader.write_resources,
+        }
+        writers[reader.target](table, source)
+
+
+def _prefixed(table: pa.Table, source: str) -> pa.Table:
+    """The table with ``x_slice`` keys of this source (``openai:costs:2026-10-05``)."""
+    index = table.schema.get_field_index("x_slice")
+    keys = pc.binary_join_element_wise(source, table.column("x_slice"), ":")
+    return table.set_column(index, "x_slice", keys)
 
 
 def _first_line(exc: BaseException) -> str:

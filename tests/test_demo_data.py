@@ -26,12 +26,14 @@ from agent.store.schema import CostLineItem, LlmRequest, Resource, UsageMetric
 from collectors.importer import import_paths, plan
 
 MAX_SHIPPED_BYTES = 3_000_000
-TARGETS = {  # shipped folder → the store table its files feed
-    "aws-cur": "cost",
-    "gcp-billing": "cost",
-    "metrics": "metrics",
-    "llm-requests": "llm_requests",
-    "inventory": "resources",
+TARGETS = {  # shipped folder → the store tables its files feed
+    "aws-cur": {"cost"},
+    "gcp-billing": {"cost"},
+    "metrics": {"metrics"},
+    "llm-requests": {"llm_requests"},
+    "inventory": {"resources"},
+    "openai": {"llm_usage", "cost"},
+    "anthropic": {"llm_usage", "cost"},
 }
 
 
@@ -145,7 +147,7 @@ def test_every_shipped_file_is_detected() -> None:
     assert {p.path.relative_to(DATA_DIR).as_posix() for p in planned} == data_files
     for item in planned:
         folder = item.path.relative_to(DATA_DIR).parts[0]
-        assert item.reader.target == TARGETS[folder], (item.path, item.reader.name)
+        assert item.reader.target in TARGETS[folder], (item.path, item.reader.name)
 
 
 def _provider_workloads(engine: Engine) -> dict[str, set[str]]:

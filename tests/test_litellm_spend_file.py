@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 
 from tests.helpers import cli, llm_request_rows
@@ -143,4 +144,32 @@ def test_a_bad_count_names_file_row_and_column_and_loads_nothing(
     late = write_jsonl(tmp_path / "late.jsonl", [spend_log("x", "2126-01-01T00:00:00.000Z")])
     result = cli("--db", db_url, "import", str(late))
     assert result.exit_code == 2 and f"{late}, row 1, column startTime" in result.stderr
+    assert llm_request_rows(engine) == []
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_the_spend_logs_api_answer_saved_as_is_imports(
+    engine: Engine, db_url: str, tmp_path: Path, indent: int | None
+) -> None:
+    """``curl …/spend/logs > spend.json``: one JSON array (compact or pretty-printed), no jq."""
+    path = tmp_path / "spend.json"
+    path.write_text(json.dumps(ROWS, indent=indent), encoding="utf-8")
+    result = cli("--db", db_url, "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert llm_request_rows(engine) == EXPECTED
+
+
+def test_a_bad_element_of_a_saved_array_is_named_by_its_place(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    bad = spend_log("bad", ROWS[1]["startTime"], completion_tokens=-7)
+    path = tmp_path / "spend.json"
+    path.write_text(json.dumps([ROWS[0], bad], indent=2), encoding="utf-8")
+    result = cli("--db", db_url, "import", str(path))
+    assert result.exit_code == 2
+    assert f"{path}, row 2, column completion_tokens" in result.stderr  # the 2nd element
+    cut = tmp_path / "cut.json"
+    cut.write_text(json.dumps(ROWS, indent=2)[:-40], encoding="utf-8")
+    result = cli("--db", db_url, "import", str(cut))
+    assert result.exit_code == 2 and "not valid JSON" in result.stderr
     assert llm_request_rows(engine) == []

@@ -29,6 +29,7 @@ from agent.store.schema import (
     Delivery,
     Finding,
     LlmRequest,
+    LlmUsage,
     Resource,
     UsageMetric,
 )
@@ -718,3 +719,66 @@ def test_embedding_bill_goes_to_embedding_calls_only(engine: Engine) -> None:
     # all apps: 26 + 4 = 30 USD over 4 calls
     assert (rows[(None, "USD")].cost, rows[(None, "USD")].logged_requests) == (Decimal(30), 4)
     assert "aws embeddings" in r.llm_unit_cost_basis
+
+
+def usage(at: datetime, provider: str, project: str | None, requests: int | None,
+          inp: int, out: int) -> dict[str, Any]:  # fmt: skip
+    return {
+        "x_source": provider, "x_slice": f"{provider}:{at.date()}", "bucket_start": at,
+        "bucket_end": at + timedelta(days=1), "provider": provider, "operation": "chat",
+        "model": "m", "project_id": project, "requests": requests, "input_tokens": inp,
+        "output_tokens": out,
+    }  # fmt: skip
+
+
+def test_llm_unit_costs_of_providers_billed_directly_come_from_their_usage_reports(
+    engine: Engine,
+) -> None:
+    """No request log: the admin APIs' buckets are the volumes, per project / workspace, each
+    costed by that provider's cost rows of that project (``sub_account_id``)."""
+    day = W47 + timedelta(days=2)
+
+    def direct(amount: str, provider: str, project: str | None, at: datetime = day) -> Any:
+        row = cost(at, amount, "inference", service="API", source=provider.lower(),
+                   provider=provider)  # fmt: skip
+        return row | {"sub_account_id": project}
+
+    add_costs(engine, [
+        direct("4", "OpenAI", "proj_x"), direct("2.5", "Anthropic", "wrk_a"),
+        direct("0.5", "Anthropic", None), direct("99", "Anthropic", "wrk_a", W46),
+        cost(day, "50", "inference", "ep-a") | {"sub_account_id": None},  # hosting: not LLM API
+    ])  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(insert(LlmUsage), [
+            usage(day, "openai", "proj_x", 10, 30_000, 10_000),
+            usage(day, "anthropic", "wrk_a", None, 9_000, 1_000),
+            usage(day, "anthropic", None, None, 400, 100),
+            usage(W46, "anthropic", "wrk_a", None, 1, 1),  # the week before
+        ])  # fmt: skip
+    r = build_report(engine, settings(), now=NOW)
+    rows = {u.app: u for u in r.llm_unit_costs}
+    # OpenAI proj_x: $4 / 10 requests = $400 per 1k; $4 / 40,000 tokens = $100 per 1M
+    x = rows["proj_x"]
+    assert (x.logged_requests, x.requests, x.tokens, x.cost) == (0, 10, 40_000, Decimal(4))
+    assert (x.per_1k_requests, x.per_1m_tokens) == (Decimal(400), Decimal(100))
+    # Anthropic counts no requests: no per-request figure; $2.5 / 10,000 tokens = $250 per 1M
+    a = rows["wrk_a"]
+    assert (a.requests, a.tokens, a.cost, a.per_1k_requests) == (None, 10_000, Decimal("2.5"), None)
+    assert a.per_1m_tokens == Decimal(250)
+    assert rows["(default project)"].cost == Decimal("0.5")
+    # all apps: $7 over 50,500 tokens; per request only over the counted part ($4 / 10)
+    total = rows[None]
+    assert (total.requests, total.tokens, total.cost) == (10, 50_500, Decimal(7))
+    assert total.per_1k_requests == Decimal(400)
+    assert "usage reports" in r.llm_unit_cost_basis
+    assert "anthropic counts no requests" in r.llm_unit_cost_basis
+    assert "no logged calls" not in r.llm_unit_cost_basis
+
+
+def test_usage_buckets_of_a_logged_provider_are_left_to_the_log(engine: Engine) -> None:
+    seed(engine)  # the log holds an OpenAI call (app chatty)
+    with engine.begin() as conn:
+        conn.execute(insert(LlmUsage), [usage(W47 + timedelta(days=1), "openai", "p", 5, 9, 9)])
+    r = build_report(engine, settings(), now=NOW)
+    assert "p" not in {u.app for u in r.llm_unit_costs}
+    assert ("chatty", None) in {(u.app, u.currency) for u in r.llm_unit_costs}

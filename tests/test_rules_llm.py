@@ -482,11 +482,24 @@ def test_llm_rules_on_the_demo(tmp_path: Path) -> None:
             if f["rule_id"] in LLM_RULES
         }
 
-    assert findings({}) == {}
+    # The OpenAI usage buckets are complete counts (never scaled): the web-chat project's
+    # gpt-4o traffic is judged as is.  prompt-caching: half of its 620,945,702 input tokens
+    # are cacheable, warm except 30 daily cold starts, minus the 65,937,624 already read from
+    # cache → 244,496,218 moved × ($2.50 − $1.25) / 1M = $305.62 → × 730 / 720 = $309.86.
+    # model-distillation: ($2,301.16 on gpt-4o − $138.07 on gpt-4o-mini) × 730 / 720.
+    web_chat = "app:proj_SyntheticWebChat0001/gpt-4o-2024-08-06"
+    buckets = {
+        ("model-distillation", web_chat): Decimal("2193.14"),
+        ("prompt-caching", web_chat): Decimal("309.86"),
+    }
+    assert findings({}) == buckets
     sampled = findings({rule: {"log_sample_rate": "0.005"} for rule in LLM_RULES})
+    assert {k: sampled[k] for k in buckets} == buckets  # the sample rate is the log's only
     assert sorted(sampled) == [
         ("batch-inference", "app:summarizer"),
+        ("model-distillation", web_chat),
         ("model-distillation", f"app:support-bot/{SONNET}"),
+        ("prompt-caching", web_chat),
         ("prompt-caching", "app:summarizer/gemini-2.5-flash"),
         ("prompt-caching", "app:summarizer/gemini-2.5-pro"),
         ("prompt-caching", f"app:support-bot/{SONNET}"),

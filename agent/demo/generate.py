@@ -26,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from agent.demo import DATA_DIR, _aws, _gcp, _signals
+from agent.demo import DATA_DIR, _aws, _gcp, _llm_apis, _signals
 from agent.demo._common import DEFAULT_MONTH, DEFAULT_SEED, WORKLOADS, Ledger, Month
 
 CUR_PARTS = 2
@@ -60,6 +60,12 @@ class Layout:
     @property
     def inventory(self) -> str:
         return f"inventory/inventory_{self.month.label}_synthetic.jsonl"
+
+    def openai(self, endpoint: str) -> str:
+        return f"openai/{endpoint}_{self.month.label}_synthetic.json"
+
+    def anthropic(self, endpoint: str) -> str:
+        return f"anthropic/{endpoint}_{self.month.label}_synthetic.jsonl"
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,21 @@ def generate(
     _write_text(out / layout.inventory, _jsonl(resources))
     files.append(Written(layout.inventory, "inventory snapshot (JSON lines)", len(resources)))
 
+    pages = _llm_apis.build(m, seed, ledger)
+    for path, kind, (body, rows) in (
+        (layout.openai("usage_completions"), "OpenAI Usage API page, completions (pretty JSON)",
+         pages.openai_completions),
+        (layout.openai("usage_embeddings"), "OpenAI Usage API page, embeddings (pretty JSON)",
+         pages.openai_embeddings),
+        (layout.openai("costs"), "OpenAI Costs API page (pretty JSON)", pages.openai_costs),
+        (layout.anthropic("usage_messages"), "Anthropic usage report pages (one per line)",
+         pages.anthropic_messages),
+        (layout.anthropic("cost_report"), "Anthropic cost report pages (one per line)",
+         pages.anthropic_costs),
+    ):  # fmt: skip
+        _write_text(out / path, body)
+        files.append(Written(path, kind, rows))
+
     result = Result(out, seed, m, tuple(files), ledger)
     _write_text(out / "README.md", readme(result))
     return result
@@ -135,6 +156,8 @@ def _clean(out: Path) -> None:
         "metrics/usage_metrics_*_synthetic.csv",
         "llm-requests/llm_requests_*_synthetic.jsonl",
         "inventory/inventory_*_synthetic.jsonl",
+        "openai/*_synthetic.json",
+        "anthropic/*_synthetic.jsonl",
     )
     for pattern in patterns:
         for path in sorted(out.glob(pattern)):
@@ -264,6 +287,20 @@ def readme(result: Result) -> str:
         "and almost never in batch mode); an inventory snapshot of every endpoint, training "
         "job, notebook, collection, index endpoint and GPU machine.",
         "",
+        f"OpenAI (organisation `{_llm_apis.ORG}`) and Anthropic, billed directly, as saved "
+        "pages of their admin APIs (what `costagent import` reads when no admin key is at "
+        "hand; the `openai_usage` / `anthropic_usage` sources fetch the same pages):",
+        "",
+        f"- OpenAI project `{_llm_apis.WEB_CHAT}`: a customer chat on {_llm_apis.GPT_4O} "
+        "(about 9,000 requests a weekday, ~2,600-token prompts of which only ~11 % hit "
+        f"OpenAI's prompt cache) and {_llm_apis.EMBED}; project `{_llm_apis.EVALS}`: nightly "
+        f"{_llm_apis.GPT_4O_MINI} evaluations outside the Batch API.  Usage in daily buckets, "
+        "costs per day, line item and project (float dollars, as the Costs API sends them).",
+        f"- Anthropic workspace `{_llm_apis.CODING}`: a coding agent on Claude Sonnet 4 on "
+        "weekdays with little prompt caching; the default workspace runs Claude Haiku 4.5 "
+        "triage every day.  The usage report has no request counts (Anthropic's has none); "
+        "the cost report's amounts are decimal strings in cents.",
+        "",
         "## Expected totals (USD)",
         "",
         "Workloads as costagent's default classification assigns them (the `user_workload` tag "
@@ -273,8 +310,8 @@ def readme(result: Result) -> str:
         "| provider | workload | billed | effective |",
         "| --- | --- | ---: | ---: |",
     ]
-    for provider in (_aws.PROVIDER, _gcp.PROVIDER):
-        for workload in WORKLOADS:
+    for provider in (_aws.PROVIDER, _gcp.PROVIDER, *_llm_apis.PROVIDERS):
+        for workload in WORKLOADS if provider in (_aws.PROVIDER, _gcp.PROVIDER) else WORKLOADS[:1]:
             key = (provider, workload)
             lines.append(
                 f"| {provider} | {workload} | {_usd(led.billed[key])} | "
@@ -302,7 +339,7 @@ def readme(result: Result) -> str:
         "| provider | " + " | ".join(f"week {w}" for w in weeks) + " |",
         "| --- |" + " ---: |" * len(weeks),
     ]
-    for provider in (_aws.PROVIDER, _gcp.PROVIDER):
+    for provider in (_aws.PROVIDER, _gcp.PROVIDER, *_llm_apis.PROVIDERS):
         lines.append(
             f"| {provider} | "
             + " | ".join(_usd(led.weekly.get((provider, w), 0.0)) for w in weeks)
@@ -320,7 +357,10 @@ def readme(result: Result) -> str:
         "machines `gpu_count`.",
         "- Managed spot training is billed at the on-demand rate for billable seconds only: "
         "its CUR rows (`USE1-Train:<type>-Spot`, pricing term Spot) carry billable hours.",
-        "- All times are UTC.  Money is USD with at most 10 decimals (CUR) or 6 (GCP).",
+        "- All times are UTC.  Money is USD with at most 10 decimals (CUR) or 6 (GCP); "
+        "OpenAI's costs are float dollars, Anthropic's cents with 5 decimals.",
+        "- OpenAI and Anthropic spend is all inference (their cost rows say so); the "
+        "totals row of each is its whole bill.",
         "",
     ]
     return "\n".join(lines)

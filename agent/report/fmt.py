@@ -111,8 +111,9 @@ def ack_command(fingerprint: str) -> str:
     return f"costagent findings ack {shlex.quote(fingerprint)}"
 
 
-def count(value: int) -> str:
-    return f"{value:,}"
+def count(value: int | None) -> str:
+    """A count with thousands separators; ``n/a`` where the source counts none."""
+    return "n/a" if value is None else f"{value:,}"
 
 
 def when(value: datetime | None) -> str:

@@ -75,15 +75,17 @@ class LlmUnitCost:
     """LLM API traffic of one app (``app`` None: all apps) in one currency.
 
     ``requests`` / ``tokens`` are the logged counts scaled by 1 / ``[llm_requests] sample_rate``
-    (``logged_requests`` is what the log holds); tokens = input + output (cached reads are part
-    of input).  ``currency`` None: the calls went to a provider with no token-billed rows in the
-    week (e.g. a direct API billed elsewhere) — volumes only, no cost.
+    (``logged_requests`` is what the log holds) plus the usage reports' complete counts of
+    providers billed directly (their apps are projects / workspaces); ``requests`` None when a
+    part has no request count (Anthropic's report has none); tokens = input + output (cached
+    reads are part of input).  ``currency`` None: the calls went to a provider with no
+    token-billed rows in the week (e.g. a direct API billed elsewhere) — volumes only, no cost.
     """
 
     app: str | None
     currency: str | None
     logged_requests: int
-    requests: int
+    requests: int | None
     tokens: int
     cost: Decimal | None = None
     per_1k_requests: Decimal | None = None

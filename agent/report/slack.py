@@ -130,7 +130,7 @@ def _unit_costs(r: Report) -> list[str]:
     items += [
         f"LLM API ({esc(u.currency)}): {esc(unit_money(u.per_1k_requests, u.currency))} per 1k "
         f"requests, {esc(unit_money(u.per_1m_tokens, u.currency))} per 1M tokens "
-        f"({count(u.requests)} requests, {count(u.tokens)} tokens, "
+        f"({count(u.requests)} requests, {count(u.tokens)} tokens, "  # n/a: not counted
         f"{esc(money(u.cost, u.currency or ''))})"
         for u in r.llm_unit_costs
         if u.app is None and u.cost is not None

@@ -29,14 +29,14 @@ from datetime import UTC
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Connection, case, func, or_, select
+from sqlalchemy import Connection, case, func, literal, or_, select
 
 from agent.config import Settings
 from agent.report.grain import Grain
 from agent.report.model import EndpointUnitCost, LlmUnitCost
 from agent.report.period import Week
 from agent.store.llm_prices import Group, ModelPrice, Pricer, cost_of, grouped, normalise
-from agent.store.schema import LlmRequest, UsageMetric
+from agent.store.schema import LlmRequest, LlmUsage, UsageMetric
 from agent.store.window import Window
 
 ENDPOINT_BASIS = (
@@ -45,6 +45,8 @@ ENDPOINT_BASIS = (
     "'invocations', Sum)"
 )
 TOKEN_PATTERN = "%token%"
+#: the app of usage buckets without a project / workspace (as the LLM rules name it)
+DEFAULT_PROJECT = "(default project)"
 EMBED_PATTERN = "%embed%"
 
 
@@ -146,15 +148,31 @@ def billing_provider(name: str | None) -> str | None:
 
 @dataclass
 class _Acc:
-    logged: int = 0
-    tokens: int = 0
-    cost: Decimal | None = None
+    """Volumes already scaled to what they stand for (a sampled log's by 1 / rate, buckets'
+    as counted).  Parts without a request count (Anthropic's buckets) add tokens and cost but
+    stay out of the per-request figure: ``counted_cost`` is the cost of the counted parts."""
 
-    def add(self, n: int, tokens: int, cost: Decimal | None) -> None:
-        self.logged += n
+    logged: int = 0
+    requests: Decimal | None = None
+    tokens: Decimal = Decimal(0)
+    cost: Decimal | None = None
+    counted_cost: Decimal | None = None
+
+    def add(
+        self,
+        logged: int,
+        requests: Decimal | None,
+        tokens: Decimal,
+        cost: Decimal | None,
+    ) -> None:
+        self.logged += logged
         self.tokens += tokens
         if cost is not None:
             self.cost = (self.cost or Decimal(0)) + cost
+        if requests is not None:
+            self.requests = (self.requests or Decimal(0)) + requests
+            if cost is not None:
+                self.counted_cost = (self.counted_cost or Decimal(0)) + cost
 
 
 @dataclass(frozen=True)
@@ -169,7 +187,9 @@ def llm_unit_costs(
     """All-apps rows (one per currency, main first), then one row per app and currency."""
     rate = settings.llm_requests.sample_rate
     groups = grouped(Window(conn, week.start, week.end), [LlmRequest.app, LlmRequest.operation])
-    if not groups:
+    logged = frozenset(normalise(g.provider, g.model)[0] for g in groups)
+    buckets = _bucket_apps(conn, grain, week, logged)
+    if not groups and not buckets:
         return LlmResult([], _basis(rate, {}, []))
     bills = _token_bills(conn, grain, week)  # (provider, kind) → currency → cost
     pricer = Pricer(overrides=_price_overrides(settings), at=week.end.replace(tzinfo=UTC))
@@ -195,36 +215,53 @@ def llm_unit_costs(
         if currency is not None:
             splits.setdefault(how, []).append(f"{provider} {kind}")
         for g, weight in zip(members, weights, strict=True):
-            tokens = int(g.input + g.output)
+            tokens = (g.input + g.output) / rate
             # multiply before dividing: 26 × 0.00225 / 0.0026 is exactly 22.5
             cost = bill[currency] * weight / whole if currency is not None else None
-            apps[(_app(g.keys[0]), currency)].add(g.n, tokens, cost)
+            apps[(_app(g.keys[0]), currency)].add(g.n, Decimal(g.n) / rate, tokens, cost)
             if currency is not None:
-                overall[currency].add(g.n, tokens, cost)
+                overall[currency].add(g.n, Decimal(g.n) / rate, tokens, cost)
         if currency is None and not bill:
             remarks.append(
                 f"{kind} calls to {provider or 'an unnamed provider'} have no token-billed rows "
                 "in the week (billed outside this store?): volumes only"
             )
+    covered = {b.provider for b in buckets}
+    for b in buckets:
+        apps[(b.app, b.currency)].add(0, b.requests, b.tokens, b.cost)
+        if b.currency is not None:
+            overall[b.currency].add(0, b.requests, b.tokens, b.cost)
+    if buckets:
+        remarks.append(
+            "apps of " + ", ".join(sorted(covered)) + " are their projects / workspaces in the "
+            "providers' usage reports (complete counts, not scaled), each costed by the "
+            "provider's cost rows of that project"
+        )
+    uncounted = sorted({b.provider for b in buckets if b.requests is None})
+    if uncounted:
+        remarks.append(
+            f"the usage report of {', '.join(uncounted)} counts no requests: its apps have no "
+            "cost per request, and the all-apps cost per request leaves them out"
+        )
     for (provider, kind), bill in sorted(bills.items(), key=_billed_order):
-        if (provider, kind) not in by_provider:
+        if (provider, kind) not in by_provider and provider not in covered:
             amounts = ", ".join(f"{c} {v.quantize(Decimal('0.01'))}" for c, v in bill.items())
             remarks.append(
                 f"token-billed {kind} usage of {provider} ({amounts}) has no logged calls: left out"
             )
 
     rows = [
-        _row(None, c, acc, rate)
+        _row(None, c, acc)
         for c, acc in sorted(overall.items(), key=lambda kv: (kv[0] != main, kv[0]))
     ]
-    per_app = [_row(app, c, acc, rate) for (app, c), acc in apps.items()]
+    per_app = [_row(app, c, acc) for (app, c), acc in apps.items()]
     per_app.sort(
         key=lambda u: (
             u.currency is None,
             u.currency != main,
             u.currency or "",
             -(u.cost or 0),
-            -u.requests,
+            -(u.requests or 0),
             u.app or "",
         )
     )
@@ -243,21 +280,86 @@ def _app(value: Any) -> str:
     return str(value) if value is not None else "(no app)"
 
 
-def _row(app: str | None, currency: str | None, acc: _Acc, rate: Decimal) -> LlmUnitCost:
+def _row(app: str | None, currency: str | None, acc: _Acc) -> LlmUnitCost:
     """Scaled volumes; per-unit figures from the exact scaled counts (n / rate)."""
-    requests = Decimal(acc.logged) / rate
-    tokens = Decimal(acc.tokens) / rate
-    cost = acc.cost
+    requests, tokens, cost, counted = acc.requests, acc.tokens, acc.cost, acc.counted_cost
     return LlmUnitCost(
         app=app,
         currency=currency,
         logged_requests=acc.logged,
-        requests=int(requests.to_integral_value(ROUND_HALF_UP)),
+        requests=None if requests is None else int(requests.to_integral_value(ROUND_HALF_UP)),
         tokens=int(tokens.to_integral_value(ROUND_HALF_UP)),
         cost=cost,
-        per_1k_requests=cost * 1000 / requests if cost is not None and requests else None,
+        per_1k_requests=counted * 1000 / requests if counted is not None and requests else None,
         per_1m_tokens=cost * 1_000_000 / tokens if cost is not None and tokens else None,
     )
+
+
+@dataclass(frozen=True)
+class _BucketApp:
+    """One project / workspace of a provider's usage report in the week, with its cost."""
+
+    provider: str
+    app: str
+    currency: str | None
+    requests: Decimal | None  # None: the report counts no requests (Anthropic)
+    tokens: Decimal
+    cost: Decimal | None
+
+
+def _bucket_apps(
+    conn: Connection, grain: Grain, week: Week, logged: frozenset[str | None]
+) -> list[_BucketApp]:
+    """The week's usage buckets (``llm_usage``, the admin APIs) per provider and project, for
+    providers the request log does not cover (it knows more; both describe the same traffic),
+    each costed by the provider's inference cost rows of that project (``sub_account_id``)."""
+    u = LlmUsage
+    project = func.coalesce(u.project_id, literal(DEFAULT_PROJECT))
+    usage = conn.execute(
+        select(
+            u.provider,
+            project,
+            func.count(),
+            func.count(u.requests),
+            func.coalesce(func.sum(u.requests), 0),
+            func.coalesce(func.sum(u.input_tokens), 0)
+            + func.coalesce(func.sum(u.output_tokens), 0),
+        )
+        .where(u.bucket_start >= week.start, u.bucket_start < week.end)
+        .group_by(u.provider, project)
+    ).all()
+    found = [r for r in usage if normalise(r[0], "")[0] not in logged]
+    if not found:
+        return []
+    items = Grain(grain.timezone, daily=False, whole_hours=grain.whole_hours)
+    sub = func.coalesce(items.c("sub_account_id"), literal(DEFAULT_PROJECT))
+    costs: dict[tuple[str | None, str], dict[str, Decimal]] = defaultdict(dict)
+    for provider, app, currency, cost in conn.execute(
+        select(items.c("provider_name"), sub, items.c("billing_currency"), items.money())
+        .where(
+            items.between(week.start, week.end),
+            items.c("x_workload") == "inference",
+            items.c("charge_category") == "Usage",
+        )
+        .group_by(items.c("provider_name"), sub, items.c("billing_currency"))
+    ):
+        if cost is not None:
+            costs[(billing_provider(provider), str(app))][str(currency or "?")] = cost
+    out = []
+    for provider, app, rows, counted, n, tokens in found:
+        bill = costs.get((billing_provider(provider), str(app)), {})
+        currency = next(iter(bill)) if len(bill) == 1 else None  # never two currencies added
+        out.append(
+            _BucketApp(
+                provider=str(provider),
+                app=str(app),
+                currency=currency,
+                requests=Decimal(int(n or 0)) if counted == rows else None,
+                tokens=Decimal(int(tokens)),
+                cost=bill[currency] if currency is not None else None,
+            )
+        )
+    return out
 
 
 def _token_bills(conn: Connection, grain: Grain, week: Week) -> dict[Billed, dict[str, Decimal]]:

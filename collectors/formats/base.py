@@ -11,8 +11,8 @@ of definition — never by which module happened to be imported first.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import ClassVar, Literal
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
 
@@ -56,6 +56,14 @@ class FormatReader(ABC):
         """True when a file with these raw column names is in this format."""
 
     @classmethod
+    def matches_sample(cls, first: Mapping[str, Any] | None) -> bool:
+        """Whether a file whose columns :meth:`matches` is this format, judged by its first
+        object (JSON files; None for CSV and Parquet).  Formats whose files share their
+        top-level keys — saved API pages are all ``data``, ``has_more``, ``next_page`` — look
+        inside; the rest need not."""
+        return True
+
+    @classmethod
     def columns_needed(cls, columns: frozenset[str]) -> list[str] | None:
         """The raw columns to read (None: all).  Lets Parquet skip the other hundred."""
         return None
@@ -68,7 +76,17 @@ class FormatReader(ABC):
 
     @abstractmethod
     def convert(self, batch: pa.RecordBatch, where: Where) -> pa.Table:
-        """The canonical table for this batch; raises InputError naming row and column."""
+        """The canonical table for this batch; raises InputError naming row and column.
+
+        A reader that knows the slices of its rows better than the target's default (billing
+        account and month for costs) adds an ``x_slice`` column of keys without the source
+        (``costs:2026-10-05``); the importer prefixes the source.  ``llm_usage`` rows always
+        carry one."""
+
+    def covered(self) -> Iterator[str]:
+        """Slice keys (as in ``x_slice``) of everything read so far, also those without a row
+        — the importer empties them, so a day a provider now reports empty is emptied."""
+        return iter(())
 
 
 _READERS: list[type[FormatReader]] = []
@@ -81,9 +99,12 @@ def readers() -> list[type[FormatReader]]:
     return sorted(_READERS, key=lambda r: (r.precedence, r.__module__, order[r]))
 
 
-def detect(columns: frozenset[str]) -> type[FormatReader] | None:
+def detect(
+    columns: frozenset[str], first: Mapping[str, Any] | None = None
+) -> type[FormatReader] | None:
+    """The first reader (in :func:`readers` order) whose columns and first object match."""
     for reader in readers():
-        if reader.matches(columns):
+        if reader.matches(columns) and reader.matches_sample(first):
             return reader
     return None
 

@@ -201,14 +201,20 @@ def columns_of(path: Path) -> list[str]:
             if not header:
                 raise InputError(str(path), "empty file: no header line")
             return header
-        for _, obj, _ in _json_objects(path):
-            return list(obj)
-        raise InputError(str(path), "empty file: no JSON object")
+        return list(first_object(path))
     except UnicodeDecodeError:
         raise InputError(str(path), "the header line is not UTF-8 text", 0) from None
     except READ_ERRORS as exc:
         what = "not a readable Parquet file (truncated?)" if kind == "parquet" else _CORRUPT
         raise InputError(str(path), f"{what}: {_short(exc)}") from None
+
+
+def first_object(path: Path) -> dict[str, Any]:
+    """A JSON file's first object (its row 1): what detection looks inside when the column
+    names alone cannot tell two formats apart (saved API pages all have ``data``)."""
+    for _, obj, _ in _json_objects(path):
+        return obj
+    raise InputError(str(path), "empty file: no JSON object")
 
 
 def batches(path: Path, columns: list[str] | None = None) -> Iterator[RawBatch]:
@@ -339,8 +345,12 @@ def _json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any], int]]:
     """(data row, object, bytes of its line) for each non-blank line; rows are line numbers.
 
     Lines are read with a bound (:data:`agent.store.bounds.JSON_LINE_BYTES`), so one huge line
-    cannot take the memory a whole file would."""
+    cannot take the memory a whole file would.  A file that is one JSON *document* instead — a
+    pretty-printed object (an API answer saved with ``curl``) or an array of objects (LiteLLM's
+    ``/spend/logs``) — is read whole within that same bound; its rows are the array's elements.
+    """
     lineno = 0
+    first = True  # no object yet: a document may start here
     try:
         with _open_binary(path) as fh:
             while True:
@@ -353,6 +363,7 @@ def _json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any], int]]:
                 line = raw.strip()
                 if not line:
                     continue
+                started, first = first, False
                 try:
                     text = line.decode("utf-8-sig" if lineno == 1 else "utf-8")
                 except UnicodeDecodeError as exc:
@@ -362,13 +373,55 @@ def _json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any], int]]:
                 try:
                     obj = json.loads(text)
                 except ValueError:
+                    if started and text.lstrip("\ufeff")[:1] in ("[", "{"):
+                        yield from _json_document(path)
+                        return
                     problem = "not valid JSON" if _stream_intact(path) else _CORRUPT
                     raise InputError(str(path), problem, lineno) from None
+                if isinstance(obj, list) and started:
+                    yield from _elements(path, obj, len(raw))
+                    return
                 if not isinstance(obj, dict):
                     raise InputError(str(path), "each line must be a JSON object", lineno)
                 yield lineno, obj, len(raw)
     except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
         raise InputError(str(path), f"{_CORRUPT}: {_short(exc)}", lineno + 1) from None
+
+
+def _json_document(path: Path) -> Iterator[tuple[int, dict[str, Any], int]]:
+    """A file that is one JSON document, read whole (within the line bound)."""
+    with _open_binary(path) as fh:
+        raw = fh.read(bounds.JSON_LINE_BYTES + 1)
+    if len(raw) > bounds.JSON_LINE_BYTES:
+        raise InputError(
+            str(path),
+            f"a JSON document larger than {bounds.JSON_LINE_TEXT}: write it as JSON lines "
+            "(one object per line, e.g. `jq -c '.[]'`)",
+        )
+    try:
+        doc = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start : exc.start + 1]
+        raise InputError(str(path), f"not UTF-8 text (byte {bad!r})") from None
+    except ValueError as exc:
+        # json reports the line of the fault; that is the row a person can find
+        line = getattr(exc, "lineno", None)
+        raise InputError(str(path), "not valid JSON", line) from None
+    if isinstance(doc, dict):
+        yield 1, doc, len(raw)
+    elif isinstance(doc, list):
+        yield from _elements(path, doc, len(raw))
+    else:
+        raise InputError(str(path), "the document must be a JSON object or an array of objects")
+
+
+def _elements(path: Path, doc: list[Any], size: int) -> Iterator[tuple[int, dict[str, Any], int]]:
+    """An array's objects, numbered from 1 (the row a message names is the element)."""
+    share = size // max(len(doc), 1)
+    for index, obj in enumerate(doc, 1):
+        if not isinstance(obj, dict):
+            raise InputError(str(path), "each element of the array must be a JSON object", index)
+        yield index, obj, share
 
 
 def _records_to_batch(records: list[dict[str, Any]], keys: list[str]) -> pa.RecordBatch:

@@ -145,19 +145,28 @@ def buckets(
     """``(bucket, start, end)`` of every bucket on every page; ``keys`` name the bucket's start
     and end fields, ``parse`` reads one (a naive UTC datetime, or ValueError)."""
     for page in api.pages(path, params):
-        data = page.get("data")
-        if not isinstance(data, list):
-            raise ApiError(f"{api.name}: {path}: the answer has no data list")
-        for bucket in data:
-            if not isinstance(bucket, dict):
-                raise ApiError(f"{api.name}: {path}: a bucket that is not an object")
-            try:
-                start, end = parse(bucket[keys[0]]), parse(bucket[keys[1]])
-            except (KeyError, TypeError, ValueError, OverflowError, OSError):
-                raise ApiError(
-                    f"{api.name}: {path}: a bucket without valid {keys[0]} / {keys[1]}"
-                ) from None
-            yield bucket, checked_time(api.name, path, start), checked_time(api.name, path, end)
+        yield from page_buckets(api.name, path, page, keys, parse)
+
+
+def page_buckets(
+    api: str,
+    path: str,
+    page: Mapping[str, Any],
+    keys: tuple[str, str],
+    parse: Callable[[Any], datetime],
+) -> Iterator[tuple[dict[str, Any], datetime, datetime]]:
+    """The buckets of one page (fetched, or saved to a file and imported)."""
+    data = page.get("data")
+    if not isinstance(data, list):
+        raise ApiError(f"{api}: {path}: the answer has no data list")
+    for bucket in data:
+        if not isinstance(bucket, dict):
+            raise ApiError(f"{api}: {path}: a bucket that is not an object")
+        try:
+            start, end = parse(bucket[keys[0]]), parse(bucket[keys[1]])
+        except (KeyError, TypeError, ValueError, OverflowError, OSError, ArithmeticError):
+            raise ApiError(f"{api}: {path}: a bucket without valid {keys[0]} / {keys[1]}") from None
+        yield bucket, checked_time(api, path, start), checked_time(api, path, end)
 
 
 def results(api: str, bucket: Mapping[str, Any], path: str) -> list[dict[str, Any]]:
@@ -188,7 +197,7 @@ class AdminUsageCollector(Collector[AdminConfigT]):
 
     @abstractmethod
     def cost(self, api: JsonApi, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
-        """Cost rows of the days in [lo, hi), as :meth:`cost_row` makes them."""
+        """Cost rows of the days in [lo, hi), as :func:`cost_row` makes them."""
 
     def collect(
         self, engine: Engine, settings: CoreSettings, since: Day = None, until: Day = None
@@ -273,47 +282,55 @@ class AdminUsageCollector(Collector[AdminConfigT]):
             start = min(start, end - timedelta(days=self.config.trailing_days))
         return start, end
 
-    def cost_row(
-        self,
-        when: Bucket,
-        end: datetime,
-        amount: Decimal,
-        currency: str,
-        *,
-        description: str | None,
-        model: str | None,
-        project: str | None,
-        usage_type: str | None,
-        quantity: float | None = None,
-        unit: str | None = None,
-    ) -> dict[str, Any]:
-        """One FOCUS cost row: a day's charge of one line item (and project / workspace)."""
-        start = when.start
-        period = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        period_end = (period + timedelta(days=32)).replace(day=1)
-        return {
-            "billed_cost": amount,
-            "effective_cost": amount,
-            "billing_account_id": self.config.organization or self.config.name,
-            "billing_currency": currency,
-            "billing_period_start": period,
-            "billing_period_end": period_end,
-            "charge_period_start": start,
-            "charge_period_end": end,
-            "charge_category": "Usage",
-            "charge_description": description,
-            "provider_name": self.provider_name,
-            "publisher_name": self.provider_name,
-            "invoice_issuer_name": self.provider_name,
-            "service_name": self.service_name,
-            "service_category": "AI and Machine Learning",
-            "sub_account_id": project,
-            "consumed_quantity": quantity,
-            "consumed_unit": unit,
-            "x_usage_type": usage_type,
-            "x_workload": "inference",
-            "x_model": model,
-        }
+    @property
+    def account(self) -> str:
+        """``billing_account_id`` of this source's cost rows."""
+        return self.config.organization or self.config.name
+
+
+def cost_row(
+    when: Bucket,
+    end: datetime,
+    amount: Decimal,
+    currency: str,
+    *,
+    account: str,
+    provider: str,
+    service: str,
+    description: str | None,
+    model: str | None,
+    project: str | None,
+    usage_type: str | None,
+    quantity: float | None = None,
+    unit: str | None = None,
+) -> dict[str, Any]:
+    """One FOCUS cost row: a day's charge of one line item (and project / workspace)."""
+    start = when.start
+    period = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    period_end = (period + timedelta(days=32)).replace(day=1)
+    return {
+        "billed_cost": amount,
+        "effective_cost": amount,
+        "billing_account_id": account,
+        "billing_currency": currency,
+        "billing_period_start": period,
+        "billing_period_end": period_end,
+        "charge_period_start": start,
+        "charge_period_end": end,
+        "charge_category": "Usage",
+        "charge_description": description,
+        "provider_name": provider,
+        "publisher_name": provider,
+        "invoice_issuer_name": provider,
+        "service_name": service,
+        "service_category": "AI and Machine Learning",
+        "sub_account_id": project,
+        "consumed_quantity": quantity,
+        "consumed_unit": unit,
+        "x_usage_type": usage_type,
+        "x_workload": "inference",
+        "x_model": model,
+    }
 
 
 def _midnight(day: date) -> datetime:

@@ -33,11 +33,15 @@ from collectors.llm.admin import (
     Bucket,
     LlmAdminSourceConfig,
     buckets,
+    cost_row,
     results,
     utc,
 )
 
 API = "Anthropic Admin API"
+PROVIDER = "Anthropic"  # FOCUS ProviderName of the cost rows
+SERVICE = "Claude API"
+BUCKET_KEYS = ("starting_at", "ending_at")
 VERSION = "2023-06-01"
 PAGE_LIMIT = {"1d": 31, "1h": 168}
 USAGE_GROUPS = ("model", "workspace_id", "api_key_id", "service_tier")
@@ -55,8 +59,8 @@ class AnthropicUsageConfig(LlmAdminSourceConfig):
 class AnthropicUsageCollector(AdminUsageCollector[AnthropicUsageConfig]):
     meta = CollectorMeta(summary="Anthropic Admin API: message usage and daily cost report")
     api_name: ClassVar[str] = API
-    provider_name: ClassVar[str] = "Anthropic"
-    service_name: ClassVar[str] = "Claude API"
+    provider_name: ClassVar[str] = PROVIDER
+    service_name: ClassVar[str] = SERVICE
 
     def api(self, key: SecretStr) -> JsonApi:
         return JsonApi(
@@ -78,7 +82,7 @@ class AnthropicUsageCollector(AdminUsageCollector[AnthropicUsageConfig]):
         for bucket, start, end in _buckets(api, path, params):
             when = Bucket(API, path, start)
             for r in results(API, bucket, path):
-                rows.append(_usage_row(when, end, r))
+                rows.append(usage_row(when, end, r))
         return rows
 
     def cost(self, api: JsonApi, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
@@ -94,23 +98,30 @@ class AnthropicUsageCollector(AdminUsageCollector[AnthropicUsageConfig]):
         for bucket, start, end in _buckets(api, path, params):
             when = Bucket(API, path, start)
             for r in results(API, bucket, path):
-                token_type = when.text(r, "token_type")
-                rows.append(
-                    self.cost_row(
-                        when,
-                        end,
-                        when.money(r.get("amount"), "amount", CENTS),
-                        when.currency(r.get("currency"), "currency"),
-                        description=when.text(r, "description"),
-                        model=when.text(r, "model"),
-                        project=when.text(r, "workspace_id"),
-                        usage_type=token_type or when.text(r, "cost_type"),
-                    )
-                )
+                rows.append(cost_result(when, end, r, self.account))
         return rows
 
 
-def _usage_row(when: Bucket, end: datetime, r: dict[str, Any]) -> dict[str, Any]:
+def cost_result(when: Bucket, end: datetime, r: dict[str, Any], account: str) -> dict[str, Any]:
+    """The cost row of one result of ``/organizations/cost_report`` (amounts in cents)."""
+    token_type = when.text(r, "token_type")
+    return cost_row(
+        when,
+        end,
+        when.money(r.get("amount"), "amount", CENTS),
+        when.currency(r.get("currency"), "currency"),
+        account=account,
+        provider=PROVIDER,
+        service=SERVICE,
+        description=when.text(r, "description"),
+        model=when.text(r, "model"),
+        project=when.text(r, "workspace_id"),
+        usage_type=token_type or when.text(r, "cost_type"),
+    )
+
+
+def usage_row(when: Bucket, end: datetime, r: dict[str, Any]) -> dict[str, Any]:
+    """The ``llm_usage`` row of one result of ``/organizations/usage_report/messages``."""
     creation = r.get("cache_creation") or {}
     if not isinstance(creation, dict):
         raise when.fail("cache_creation", creation, "an object")
@@ -148,11 +159,12 @@ def _window(lo: datetime, hi: datetime) -> list[tuple[str, str]]:
     return [("starting_at", _rfc3339(lo)), ("ending_at", _rfc3339(hi))]
 
 
-def _rfc3339_time(value: Any) -> datetime:
+def rfc3339_time(value: Any) -> datetime:
+    """A bucket time: RFC 3339 → naive UTC."""
     return utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
 
 
 def _buckets(
     api: JsonApi, path: str, params: list[tuple[str, str]]
 ) -> Iterator[tuple[dict[str, Any], datetime, datetime]]:
-    return buckets(api, path, params, ("starting_at", "ending_at"), _rfc3339_time)
+    return buckets(api, path, params, BUCKET_KEYS, rfc3339_time)

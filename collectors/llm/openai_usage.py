@@ -31,12 +31,16 @@ from collectors.llm.admin import (
     Bucket,
     LlmAdminSourceConfig,
     buckets,
+    cost_row,
     results,
 )
 
 API = "OpenAI Admin API"
+PROVIDER = "OpenAI"  # FOCUS ProviderName of the cost rows
+SERVICE = "OpenAI API"
 #: bucket_width → the most buckets one page may hold (the API's documented maxima)
 PAGE_LIMIT = {"1d": 31, "1h": 168}
+BUCKET_KEYS = ("start_time", "end_time")
 COMPLETIONS_GROUPS = ("model", "project_id", "api_key_id", "batch", "service_tier")
 EMBEDDINGS_GROUPS = ("model", "project_id", "api_key_id")
 
@@ -52,8 +56,8 @@ class OpenAiUsageConfig(LlmAdminSourceConfig):
 class OpenAiUsageCollector(AdminUsageCollector[OpenAiUsageConfig]):
     meta = CollectorMeta(summary="OpenAI Admin API: usage buckets and daily costs")
     api_name: ClassVar[str] = API
-    provider_name: ClassVar[str] = "OpenAI"
-    service_name: ClassVar[str] = "OpenAI API"
+    provider_name: ClassVar[str] = PROVIDER
+    service_name: ClassVar[str] = SERVICE
 
     def api(self, key: SecretStr) -> JsonApi:
         return JsonApi(
@@ -77,7 +81,7 @@ class OpenAiUsageCollector(AdminUsageCollector[OpenAiUsageConfig]):
             ]
             for bucket, start, end in _buckets(api, path, params):
                 for r in results(API, bucket, path):
-                    rows.append(_usage_row(Bucket(API, path, start), end, operation, r))
+                    rows.append(usage_row(Bucket(API, path, start), end, operation, r))
         return rows
 
     def cost(self, api: JsonApi, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
@@ -93,25 +97,31 @@ class OpenAiUsageCollector(AdminUsageCollector[OpenAiUsageConfig]):
         for bucket, start, end in _buckets(api, path, params):
             when = Bucket(API, path, start)
             for r in results(API, bucket, path):
-                amount = r.get("amount")
-                if not isinstance(amount, dict):
-                    raise when.fail("amount", amount, "an object with value and currency")
-                line_item = when.text(r, "line_item")
-                rows.append(
-                    self.cost_row(
-                        when,
-                        end,
-                        when.money(amount.get("value"), "amount.value"),
-                        when.currency(amount.get("currency"), "amount.currency"),
-                        description=line_item,
-                        model=model_of_line_item(line_item),
-                        project=when.text(r, "project_id"),
-                        usage_type=line_item,
-                        quantity=when.quantity(r, "quantity"),
-                        unit=when.text(r, "quantity_unit"),
-                    )
-                )
+                rows.append(cost_result(when, end, r, self.account))
         return rows
+
+
+def cost_result(when: Bucket, end: datetime, r: dict[str, Any], account: str) -> dict[str, Any]:
+    """The cost row of one result of ``/organization/costs``."""
+    amount = r.get("amount")
+    if not isinstance(amount, dict):
+        raise when.fail("amount", amount, "an object with value and currency")
+    line_item = when.text(r, "line_item")
+    return cost_row(
+        when,
+        end,
+        when.money(amount.get("value"), "amount.value"),
+        when.currency(amount.get("currency"), "amount.currency"),
+        account=account,
+        provider=PROVIDER,
+        service=SERVICE,
+        description=line_item,
+        model=model_of_line_item(line_item),
+        project=when.text(r, "project_id"),
+        usage_type=line_item,
+        quantity=when.quantity(r, "quantity"),
+        unit=when.text(r, "quantity_unit"),
+    )
 
 
 def model_of_line_item(line_item: str | None) -> str | None:
@@ -124,7 +134,8 @@ def model_of_line_item(line_item: str | None) -> str | None:
     return model or None
 
 
-def _usage_row(when: Bucket, end: datetime, operation: str, r: dict[str, Any]) -> dict[str, Any]:
+def usage_row(when: Bucket, end: datetime, operation: str, r: dict[str, Any]) -> dict[str, Any]:
+    """The ``llm_usage`` row of one result of ``/organization/usage/<operation>``."""
     batch = r.get("batch")
     if batch is not None and not isinstance(batch, bool):
         raise when.fail("batch", batch, "true, false or null")
@@ -153,11 +164,12 @@ def _window(lo: datetime, hi: datetime) -> list[tuple[str, str]]:
     ]
 
 
-def _unix(value: Any) -> datetime:
+def unix_time(value: Any) -> datetime:
+    """A bucket time: Unix seconds → naive UTC."""
     return datetime.fromtimestamp(int(value), UTC).replace(tzinfo=None)
 
 
 def _buckets(
     api: JsonApi, path: str, params: list[tuple[str, str]]
 ) -> Iterator[tuple[dict[str, Any], datetime, datetime]]:
-    return buckets(api, path, params, ("start_time", "end_time"), _unix)
+    return buckets(api, path, params, BUCKET_KEYS, unix_time)
