@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from agent.store.engine import normalise_url, open_store
+from tests.llm_api_fakes import ANTHROPIC_KEY, OPENAI_KEY, FakeLlmAdmin, serve
 
 
 @pytest.fixture(autouse=True)
@@ -119,3 +120,12 @@ def bq_url() -> Iterator[str]:
 
     with bq_emulator() as url:
         yield url
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLlmAdmin]:
+    """OpenAI's and Anthropic's admin APIs on loopback, the admin keys in the environment."""
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", OPENAI_KEY)
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)
+    with serve() as running:
+        yield running

@@ -14,7 +14,6 @@ an error.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -29,7 +28,7 @@ from agent.status import freshness
 from agent.store.schema import CollectionRun, CostLineItem, LlmUsage
 from collectors.base import validate_source
 from collectors.http_api import JsonApi
-from tests.llm_api_fakes import ANTHROPIC_KEY, OPENAI_KEY, FakeLlmAdmin, serve
+from tests.llm_api_fakes import OPENAI_KEY, FakeLlmAdmin
 
 TODAY = datetime.now(UTC).date()
 DAY0 = datetime.combine(TODAY - timedelta(days=2), datetime.min.time())
@@ -39,14 +38,6 @@ EMBEDDINGS = "/v1/organization/usage/embeddings"
 OAI_COSTS = "/v1/organization/costs"
 MESSAGES = "/v1/organizations/usage_report/messages"
 ANT_COSTS = "/v1/organizations/cost_report"
-
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLlmAdmin]:
-    monkeypatch.setenv("OPENAI_ADMIN_KEY", OPENAI_KEY)
-    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)
-    with serve() as running:
-        yield running
 
 
 def run(engine: Engine, fake: FakeLlmAdmin, kind: str, **extra: Any) -> SourceOutcome:

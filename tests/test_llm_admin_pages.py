@@ -18,14 +18,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine
 
 from agent.store.engine import open_store
 from collectors.formats.base import reader_by_name
 from collectors.importer import plan
 from tests.helpers import cli
-from tests.llm_api_fakes import ANTHROPIC_KEY, OPENAI_KEY, FakeLlmAdmin, serve
+from tests.llm_api_fakes import ANTHROPIC_KEY, OPENAI_KEY, FakeLlmAdmin
 from tests.test_llm_admin_apis import (
     ANT_COSTS,
     COMPLETIONS,
@@ -40,14 +39,6 @@ from tests.test_llm_admin_apis import (
     _usage,
     run,
 )
-
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLlmAdmin]:
-    monkeypatch.setenv("OPENAI_ADMIN_KEY", OPENAI_KEY)
-    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)
-    with serve() as running:
-        yield running
 
 
 def _get(fake: FakeLlmAdmin, path: str, query: str) -> str:
