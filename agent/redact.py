@@ -28,6 +28,7 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 MASK = "***"
 _MIN_FRAGMENT = 6  # shorter registered parts would mask ordinary words
+_URL_SECRET = 16  # a URL path segment this long may be a credential (Slack's are 24)
 
 _NAMES = (
     r"aws_?secret_?access_?key|secret_?access_?key|aws_?session_?token|session_?token|"
@@ -110,7 +111,11 @@ def register(value: str | None, url: bool = False) -> None:
     if url:
         parts = urlsplit(value)
         forms.append(parts.path)
-        forms.extend(seg for seg in parts.path.split("/") if seg)
+        # Only segments long enough to be a credential: "services", "T0AAAA", "api" are the
+        # public words of the path, and masking them would hide what a reader needs — and
+        # break the shape patterns below (a masked "/services/" let another webhook's
+        # secret through).
+        forms.extend(seg for seg in parts.path.split("/") if len(seg) >= _URL_SECRET)
         if parts.password:
             forms.append(parts.password)
         for pair in parts.query.split("&"):
@@ -127,9 +132,17 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     """The text with every known secret and anything shaped like a credential masked."""
     if not text:
         return text
+    # Shapes first, so no registered value masked inside a credential can hide the rest of
+    # it from its pattern; then the known values; then the shapes again (a value's mask may
+    # have joined what is left into a shape).
+    text = _shapes(text)
     for value in (*secrets, *_REGISTRY.values):
         if value and value in text:
             text = text.replace(value, MASK)
+    return _shapes(text)
+
+
+def _shapes(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

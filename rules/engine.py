@@ -5,7 +5,11 @@ its ``first_seen`` and the status a person gave it (acknowledged, suppressed); o
 longer produces becomes ``resolved``; a resolved one that comes back is ``open`` again, and a
 suppression whose ``--until`` date has passed lapses back to ``open``.  Everything happens in one
 transaction: an interrupted analysis leaves yesterday's findings.  A rule that raises is
-reported and its findings are left untouched (not resolved: a bug is not a fix).
+reported and its findings are left untouched (not resolved: a bug is not a fix).  Nor is
+silence: a finding no rule produced is resolved only if a source it came from delivered data in
+the window (the waste went away, or the resource itself — an endpoint deleted); when every such
+source is silent there, or the window holds no data at all (it lies past the end of a
+backfilled export), the finding keeps its status and ``kept`` says how many, per source.
 
 A rule the config turns off (``enabled = false``) or that no longer exists (renamed, removed in
 an upgrade) produces nothing any more, and nobody will ever resolve its findings by hand: its
@@ -26,6 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from agent.store.clock import utcnow
+from agent.store.coverage import live_sources, sources_of
 from agent.store.findings import TABLE
 from rules.base import Candidate, Rule, RuleContext, RuleSelection, registered_rules
 
@@ -42,6 +47,15 @@ class AnalyzeResult:
     retired: dict[str, int] = field(default_factory=dict)  # rule off or gone → findings resolved
     new: int = 0
     resolved: int = 0
+    #: findings no rule produced whose source had no data in the window: not judged, kept
+    kept: dict[str, int] = field(default_factory=dict)  # "src, src" (or "") → findings
+    #: sources with data in the window; empty: the window holds no data at all
+    live_sources: frozenset[str] = frozenset()
+
+    @property
+    def no_data(self) -> bool:
+        """Nothing in the window to judge (it lies past the end of the stored data)."""
+        return not self.live_sources
 
 
 def fingerprint(rule_id: str, subject: str) -> str:
@@ -72,6 +86,7 @@ def analyze(
     start = end - timedelta(days=window_days)
     result = AnalyzeResult((start, end))
     with engine.connect() as conn, conn.begin():
+        result.live_sources = live_sources(conn, start, end)
         ctx = RuleContext(conn, start, end)
         produced: dict[str, list[Candidate]] = {}
         for rule in rules:
@@ -114,9 +129,9 @@ def _upsert(
     existing = {
         row.fingerprint: row
         for row in conn.execute(
-            select(f.c.fingerprint, f.c.rule_id, f.c.status, f.c.status_until).where(
-                f.c.rule_id.in_(list(produced))
-            )
+            select(
+                f.c.fingerprint, f.c.rule_id, f.c.status, f.c.status_until, f.c.resource_id
+            ).where(f.c.rule_id.in_(list(produced)))
         )
     }
     seen: set[str] = set()
@@ -151,10 +166,34 @@ def _upsert(
             ):
                 values.update(status="open", status_until=None, status_reason=None)
             conn.execute(update(f).where(f.c.fingerprint == fp).values(**values))
-    gone = [fp for fp, row in existing.items() if fp not in seen and row.status != "resolved"]
+    gone = {
+        fp: row.resource_id
+        for fp, row in existing.items()
+        if fp not in seen and row.status != "resolved"
+    }
+    unseen = _unseen(conn, gone, result)
     for fp in gone:
-        conn.execute(update(f).where(f.c.fingerprint == fp).values(status="resolved"))
-    result.resolved = len(gone)
+        if fp not in unseen:
+            conn.execute(update(f).where(f.c.fingerprint == fp).values(status="resolved"))
+    result.resolved = len(gone) - len(unseen)
+
+
+def _unseen(conn: Connection, gone: dict[str, str | None], result: AnalyzeResult) -> set[str]:
+    """The findings of ``gone`` (fingerprint → resource) the rules could not have seen: every
+    source their resource came from is silent in the window, or the window has no data at
+    all.  Those keep their status (counted per source in ``result.kept``); the rest — their
+    source delivered, the waste or the resource itself is gone — are resolved."""
+    live = result.live_sources
+    keys = {r for r in gone.values() if r is not None}
+    origins = sources_of(conn, keys) if live and keys else {}
+    unseen: set[str] = set()
+    for fp, resource in gone.items():
+        sources = origins.get(resource, set()) if resource is not None else set()
+        if not live or (sources and not sources & live):
+            unseen.add(fp)
+            key = ", ".join(sorted(sources))
+            result.kept[key] = result.kept.get(key, 0) + 1
+    return unseen
 
 
 def _retire(conn: Connection, disabled: set[str], running: set[str], result: AnalyzeResult) -> None:

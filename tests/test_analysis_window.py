@@ -34,7 +34,9 @@ def _days(window: list[str]) -> int:
 def test_the_daemon_job_and_the_command_analyze_the_configured_window(tmp_path: Path) -> None:
     config, db = _config(tmp_path, 7)
     command = cli("--config", config, "analyze", "--format", "json")
-    assert command.exit_code == 0, command.output
+    # an empty store: nothing to judge in the window, said with exit 1 (the window is still
+    # the configured one)
+    assert command.exit_code == 1 and json.loads(command.stdout)["no_data"], command.output
     command_window = json.loads(command.stdout)["window"]
 
     job = cli("--config", config, "run", "--once", "analyze")
@@ -56,7 +58,7 @@ def test_the_daemon_job_and_the_command_analyze_the_configured_window(tmp_path: 
 def test_window_days_option_overrides_the_setting_for_one_run(tmp_path: Path) -> None:
     config, _ = _config(tmp_path, 7)
     once = cli("--config", config, "analyze", "--window-days", "3", "--format", "json")
-    assert once.exit_code == 0, once.output
+    assert once.exit_code == 1, once.output  # an empty store: no data in the window
     assert _days(json.loads(once.stdout)["window"]) == 3
     again = cli("--config", config, "analyze", "--format", "json")
     assert _days(json.loads(again.stdout)["window"]) == 7

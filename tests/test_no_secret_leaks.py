@@ -210,3 +210,21 @@ def test_credential_shapes_are_masked_in_any_text(text: str, kept: str) -> None:
         "AHJlcG9y",
     ):
         assert secret not in out, (secret, out)
+
+
+def test_a_registered_webhook_masks_its_secret_not_the_words_of_its_path() -> None:
+    """Registering a webhook once registered every path segment ("services" too): later
+    texts lost their words, and another webhook's secret escaped the shape pattern."""
+    from agent.redact import forget_all, register
+
+    forget_all()
+    try:
+        register("https://hooks.slack.com/services/T0REG/B0REG/regsecretregsecretreg12", url=True)
+        other = redact(
+            "POST https://hooks.slack.com/services/T0AAAA/B0BBBB/zzzzzzzzzzzzzzzzzzzzzzzz 404"
+        )
+        assert "zzzzzzzz" not in other and "/services/T0AAAA/B0BBBB/" in other
+        assert redact("the services team") == "the services team"
+        assert "regsecret" not in redact("key regsecretregsecretreg12 leaked")
+    finally:
+        forget_all()

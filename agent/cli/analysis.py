@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -38,16 +38,38 @@ def analyze(
             min=1, help="Days of data the rules look at (default: [analysis] window_days)."
         ),
     ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="DATE|latest",
+            help=(
+                "Analyse the window ending with this day (YYYY-MM-DD), or with the newest "
+                "stored data ('latest': a backfilled export, the demo). Default: today."
+            ),
+        ),
+    ] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),
 ) -> None:
-    """Run every enabled rule over the store and update the findings."""
-    from agent.store.findings import list_findings, total_savings
+    """Run every enabled rule over the store and update the findings.
+
+    A finding no rule produced is resolved only when its source delivered data in the window;
+    findings of silent sources keep their status.  Exit 1 when a rule failed or the window
+    holds no data at all (try --as-of latest)."""
+    from agent.store.findings import end_of_data, list_findings, total_savings
     from agent.usecases.analysis import analyze as run_analysis
 
+    day = None if as_of in (None, "latest") else parse_date(as_of, "--as-of")
     with errors(), store() as engine:
-        result = run_analysis(engine, state.settings, window_days)
+        if as_of == "latest":
+            now: datetime | None = end_of_data(engine)
+        elif day is not None:
+            now = datetime.combine(day, datetime.min.time()) + timedelta(days=1)
+        else:
+            now = None
+        result = run_analysis(engine, state.settings, window_days, now=now)
         open_now = list_findings(engine, "open")
     totals = total_savings(open_now)
     if fmt == OutputFormat.json:
@@ -59,6 +81,9 @@ def analyze(
             "errors": result.errors,
             "warnings": result.warnings,
             "retired": result.retired,
+            "kept_unjudged": result.kept,
+            "sources_with_data": sorted(result.live_sources),
+            "no_data": result.no_data,
             "seconds": result.seconds,
             "open_monthly_savings": {k: str(v) for k, v in totals.items()},
         }
@@ -78,13 +103,31 @@ def analyze(
         for rule_id, n in result.retired.items():
             line = first_line(f"{rule_id}: turned off or removed, {n} finding(s) resolved")
             console.print(line, style="dim", soft_wrap=True)
+        for source, n in sorted(result.kept.items()):
+            if result.no_data:
+                break
+            line = first_line(
+                f"warning: no data in the window from {source or 'their source'}: {n} "
+                "finding(s) kept as they were (not judged)"
+            )
+            console.print(line, style="yellow", soft_wrap=True)
         if fmt == OutputFormat.table:
             money = ", ".join(f"{v:,.2f} {k}" for k, v in sorted(totals.items())) or "0"
             out.print(
                 f"{result.new} new, {result.resolved} resolved; open findings save {money} "
                 "a month (each resource counted once). Next: costagent findings"
             )
-    if result.errors:
+    if result.no_data:
+        start, end = (t.date().isoformat() for t in result.window)
+        kept = sum(result.kept.values())
+        err.print(
+            f"error: no data in the analysis window {start} → {end}: nothing was judged and "
+            f"{kept} finding(s) kept as they were; analyse the newest data with "
+            "`costagent analyze --as-of latest` (or load newer data)",
+            style="red",
+            soft_wrap=True,
+        )
+    if result.errors or result.no_data:
         raise typer.Exit(1)
 
 
