@@ -93,7 +93,11 @@ def _defaults(rule_id: str) -> str:
     for name, info in model.model_fields.items():
         if name == "enabled":  # every rule has it, said above the list
             continue
-        value = toml_value(info.get_default(call_default_factory=True))
+        default = info.get_default(call_default_factory=True)
+        if default is None:  # an optional key: unset unless the user sets it
+            shown.append(f"`{name}` unset")
+            continue
+        value = toml_value(default)
         shown.append(f"`{name} = {value}`" if len(value) <= SHORT_VALUE else f"`{name}`")
     return ", ".join(shown)
 

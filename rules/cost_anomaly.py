@@ -22,12 +22,15 @@ to the mean absolute deviation around the median: z = (x − median) / (1.253314
 z = ∞ for any increase, which the 20 % and dollar floors then judge.  Only increases are
 reported (a drop saves money).
 
-**Which baselines count.**  A day is judged only when at least ``min_baseline_weeks`` of its
-baseline days are *covered* (the provider has billing rows that day; before the store's history
-begins a day is unknown, not zero) and the usage type already had cost on the oldest of them: a
-series that started inside the baseline window has zeros there that mean "did not exist yet", not
-"cost nothing", so a usage type that starts at $500 a day is never a spike against
-``[500, 0, 0, 0]``.  Such a usage type is **new** instead: its first day with cost in the whole
+**Which baselines count.**  A day is judged only when at least ``min_baseline_weeks`` (2) of its
+``baseline_weeks`` same weekdays are *covered* (the provider has billing rows that day; before the
+store's history begins a day is unknown, not zero) and the usage type already had cost on the
+oldest of them: a series that started inside the baseline window has zeros there that mean "did
+not exist yet", not "cost nothing", so a usage type that starts at $500 a day is never a spike
+against ``[500, 0, 0, 0]``.  Two is the documented minimum: the first weeks of a store's
+history (a backfilled month, the demo) are judged against what is there instead of skipped —
+with two baseline days the median is their mean and the MAD half their difference, a coarse but
+honest scale.  Such a usage type is **new** instead: its first day with cost in the whole
 look-back (no cost on any covered day before it) falls in the judged days and it reaches
 ``min_excess`` a day; the weeks before that first day must be measured (``min_baseline_weeks``
 of its same weekdays covered, as for a judged day), or the start of the store's history would
@@ -40,17 +43,22 @@ day a new usage type appeared, or a spike's worst day (largest excess); its figu
 ``evidence.day`` are the worst day's, and the evidence lists every flagged day.  A finding no
 longer produced (its days have left the judged week) is resolved.
 
-Which days: the last ``recent_days`` (7) of the window, each against its own 4 preceding
-weekdays, so the rule reads up to 5 weeks of data and **looks back before the window start**
-(``ctx.start``) when the window is shorter than ``recent_days`` + 28 days.  A covered day without
-rows for the usage type counts as zero.
+Which days: **every day of the window** (or only its last ``recent_days``, when set), each
+against its own preceding same weekdays, so a 4× spike ten days before the end of a backfilled
+month is seen like yesterday's; the rule **looks back** ``baseline_weeks`` before the window
+start (``ctx.start``) for the first days' baselines.  A covered day without rows for the usage
+type counts as zero.  A step change is flagged on the days it stands out (its first week: after
+that the baseline holds the new level) and stays one finding.
 
 Portability: the database sums cost per (provider, service, usage type, region, currency, day)
 from the ``cost_daily`` rollup; Python computes the medians over at most 5 values per group on
 those aggregated rows.
 
 Savings: the worst day's excess (actual − expected) × 30 days, what it would cost if it
-persisted; low confidence (an anomaly may be a planned launch).
+persisted — while it persists: when the window's last day is back within the floors of the
+worst day's expected cost, the spike is over (a sweep, a backfill), its saving is 0 and the
+evidence gives what it cost (``excess_incurred``); scaling a finished one-off to a month would
+overstate what a team can bank.  Low confidence (an anomaly may be a planned launch).
 """
 
 from __future__ import annotations
@@ -122,9 +130,17 @@ class _Day:
 
 
 class CostAnomalyConfig(RuleConfig):
-    recent_days: int = Field(7, ge=1, le=28, description="days at the window's end to judge")
+    recent_days: int | None = Field(
+        None,
+        ge=1,
+        le=366,
+        description="judge only the last N days of the window (default: every day of it)",
+        examples=[7],
+    )
     baseline_weeks: int = Field(4, ge=2, le=8, description="same weekdays to compare with")
-    min_baseline_weeks: int = Field(4, ge=2, description="covered baseline days needed")
+    min_baseline_weeks: int = Field(
+        2, ge=2, description="covered baseline days needed (a young store: what it has)"
+    )
     z_threshold: Decimal = Field(Decimal("3.5"), gt=0, description="Iglewicz & Hoaglin cut-off")
     min_increase: Decimal = Field(Decimal("0.20"), ge=0, description="excess over the median")
     min_excess: Decimal = Field(Decimal("50"), ge=0, description="excess in currency per day")
@@ -153,7 +169,9 @@ class CostAnomaly(Rule[CostAnomalyConfig]):
     def evaluate(self, ctx: RuleContext) -> Iterable[Candidate]:
         cfg = self.config
         end = ctx.end.date()
-        recent = [end - timedelta(days=i) for i in range(cfg.recent_days, 0, -1)]
+        window = max((end - ctx.start.date()).days, 1)
+        judged = min(cfg.recent_days, window) if cfg.recent_days else window
+        recent = [end - timedelta(days=i) for i in range(judged, 0, -1)]
         since = recent[0] - timedelta(weeks=cfg.baseline_weeks)
         covered: dict[str, set[date]] = {}  # per provider: days with any of its billing rows
         daily: dict[tuple[str, str, str, str, str], dict[date, Decimal]] = {}
@@ -169,18 +187,18 @@ class CostAnomaly(Rule[CostAnomalyConfig]):
                 continue
             first = min(with_cost)
             measured = covered.get(key[0], set())
-            if first >= recent[0]:
-                # Young: no cost before ``first`` in the look-back; new if that is measured.
-                if len(_same_weekdays(first, cfg.baseline_weeks, measured)) < need:
-                    continue
+            # Young (no cost before ``first`` in the look-back): new if the weeks before it are
+            # measured.  Its later days are still judged as spikes below, against baselines
+            # that all lie after ``first``.
+            young = first >= recent[0]
+            if young and len(_same_weekdays(first, cfg.baseline_weeks, measured)) >= need:
                 flagged = [
                     _Day(d, days[d], Decimal(0), None, [])
                     for d in recent
                     if d >= first and days.get(d, Decimal(0)) >= cfg.min_excess
                 ]
                 if flagged:
-                    yield self._candidate(cfg, key, "new", flagged)
-                continue
+                    yield self._candidate(cfg, key, "new", flagged, days.get(recent[-1]))
             spikes = []
             for day in recent:
                 actual = days.get(day, Decimal(0))
@@ -194,7 +212,7 @@ class CostAnomaly(Rule[CostAnomalyConfig]):
                     ]
                     spikes.append(_Day(day, actual, score.median, score, baseline))
             if spikes:
-                yield self._candidate(cfg, key, "spike", spikes)
+                yield self._candidate(cfg, key, "spike", spikes, days.get(recent[-1]))
 
     @staticmethod
     def _candidate(
@@ -202,8 +220,14 @@ class CostAnomaly(Rule[CostAnomalyConfig]):
         key: tuple[str, str, str, str, str],
         kind: str,
         flagged: list[_Day],
+        last: Decimal | None,
     ) -> Candidate:
-        """One finding for a usage type's flagged days: the worst day named, all listed."""
+        """One finding for a usage type's flagged days: the worst day named, all listed.
+
+        ``last`` is the usage type's cost on the window's last day: still elevated, the excess
+        is what the spike will cost a month if it persists; back to normal, it was a one-off
+        (a sweep, a backfill) — nothing left to save, and a monthly figure would overstate it,
+        so the saving is 0 and the evidence says what it cost (``excess_incurred``)."""
         provider, service, usage, region, currency = key
         # the whole grouping key: one usage type billed in two currencies (two payers) or by
         # two providers is two series, never one fingerprint
@@ -224,6 +248,16 @@ class CostAnomaly(Rule[CostAnomalyConfig]):
                 f"raised {usage} on {named.day.isoformat()} ({named.actual.quantize(CENT)} "
                 f"{currency} against an expected {named.expected.quantize(CENT)})"
             )
+        still = last or Decimal(0)
+        floor = max(cfg.min_excess, cfg.min_increase * worst.expected)
+        ongoing = still - worst.expected >= floor
+        incurred = sum((f.excess for f in flagged), Decimal(0))
+        if not ongoing:
+            title += " (over)"
+            what += (
+                f"; it cost {incurred.quantize(CENT)} {currency} more than usual and has "
+                "stopped — make sure it was planned"
+            )
         score = worst.score
         evidence: dict[str, Any] = {
             "kind": kind,
@@ -236,8 +270,14 @@ class CostAnomaly(Rule[CostAnomalyConfig]):
             "first_day": flagged[0].day.isoformat(),
             "flagged_days": [f.evidence() for f in flagged],
             "excess": str(worst.excess),
+            "excess_incurred": str(incurred),
+            "last_day_cost": str(still),
+            "ongoing": ongoing,
             "persist_days": cfg.persist_days,
-            "formula": "(actual − median of same weekdays) × persist days, worst flagged day",
+            "formula": (
+                "(actual − median of same weekdays) × persist days, worst flagged day, while the "
+                "last day of the window is still elevated; 0 once it is over"
+            ),
         }
         evidence[ANOMALY_KEY] = AnomalyFacts(
             day=worst.day,
@@ -257,7 +297,9 @@ class CostAnomaly(Rule[CostAnomalyConfig]):
             subject=f"{group}|{kind}",
             title=title,
             recommendation=f"Check what {what} and stop it if it was not planned.",
-            monthly_savings=(worst.excess * cfg.persist_days).quantize(CENT),
+            monthly_savings=(worst.excess * cfg.persist_days if ongoing else Decimal(0)).quantize(
+                CENT
+            ),
             currency=currency,
             confidence="low",
             evidence=evidence,

@@ -543,11 +543,16 @@ def test_cost_anomaly_uses_the_same_weekday(engine: Engine) -> None:
         "2026-11-18",
         "2026-11-19",
     ]
+    assert (ev["ongoing"], ev["excess_incurred"]) == (True, "299.000000000000")
     # The noisy Tuesday: median 950, MAD 150, z = 0.6745 × 550 / 150 = 2.47 < 3.5: not flagged;
-    # with a cut-off of 2.4 it is: $550 × 30 = $16,500.00.
+    # with a cut-off of 2.4 it is — and it is over (Thu 19 Nov is back at $1,000, within $50 of
+    # the expected $950): a one-off of $550, nothing to save a month, so $0.00.
     loose = run(engine, "cost-anomaly", {"z_threshold": "2.4"})
     noisy_day = "AWS|Amazon EC2|BoxUsage:p4d.24xlarge|us-east-1|USD|spike"
-    assert loose[noisy_day]["monthly_savings"] == Decimal("16500.00")
+    assert loose[noisy_day]["monthly_savings"] == Decimal("0.00")
+    assert loose[noisy_day]["title"].endswith("(over)")
+    noisy_ev = loose[noisy_day]["evidence"]
+    assert (noisy_ev["ongoing"], Decimal(noisy_ev["excess_incurred"])) == (False, 550)
 
 
 def test_one_usage_type_in_two_currencies_is_two_anomalies(engine: Engine) -> None:
@@ -616,21 +621,34 @@ def test_cost_rules_on_the_demo_month(tmp_path: Path) -> None:
         # 24,000 GB growing 0.02 %/h: last week $141.0859 × 730 / 168 × 50 % = $306.53.
         ("stale-artifacts", "synthetic-model-artifacts"): Decimal("306.53"),
     }
-    # cross-region-traffic: the demo bills no inter-region transfer.  cost-anomaly: one month
-    # of data, so only 29–31 Oct have four covered same-weekday baselines, and none spikes.
-    assert findings({}) == expected
-    # With three baseline weeks the p4d training usage type is judged from 26 Oct.  Mon 26 Oct
-    # ($1,055.264) against 19, 12, 5 Oct ($1,809.024, 0, 0): median 0 and MAD 0, so the mean
-    # absolute deviation $603.008 scales it: z = 1,055.264 / (1.253314 × 603.008) = 1.40 < 3.5,
-    # not a spike (an earlier run on that weekday is the usual).  Tue 27 Oct ($452.256) against
-    # 20, 13, 6 Oct ($37.688, 0, 0): z = 452.256 / (1.253314 × 12.5627) = 28.72 → one finding,
-    # $452.256 × 30 = $13,567.68.
-    relaxed = findings({"cost-anomaly": {"min_baseline_weeks": 3}})
+    # cross-region-traffic: the demo bills no inter-region transfer.  cost-anomaly judges every
+    # day of the month with two or more covered same-weekday baselines, so the week-3 burst is
+    # seen: the p4d training usage type on Fri 16 Oct ($2,468.564 against 9 and 2 Oct,
+    # $577.883 and $515.069: median $546.476, MAD $31.407, z = 0.6745 × 1,922.088 / 31.407 =
+    # 41.28), Sun 18, Mon 19 and Tue 27 Oct; and the managed-spot usage type new on 20 Oct.  Both are over by 31 Oct (the last day is back
+    # to normal): one-offs, $0 a month, what they cost in the evidence.
     spike = ("cost-anomaly", "AWS|Amazon SageMaker|USE1-Train:ml.p4d.24xlarge|us-east-1|USD|spike")
+    spot = ("cost-anomaly", "AWS|Amazon SageMaker|USE1-Train:ml.p4d.24xlarge-Spot|us-east-1|USD|new")
+    assert findings({}) == {**expected, spike: Decimal("0.00"), spot: Decimal("0.00")}
+    opened = {f["subject"]: f["evidence"] for f in list_findings(engine, status="open")}
+    ev, spot_ev = opened[spike[1]], opened[spot[1]]
+    assert [d["day"] for d in ev["flagged_days"]] == [
+        "2026-10-16", "2026-10-18", "2026-10-19", "2026-10-27",
+    ]  # fmt: skip
+    # excess: (2,468.564 − 546.476) + 866.824 + 1,809.024 + 452.256 = 5,050.192
+    assert (ev["ongoing"], Decimal(ev["excess_incurred"])) == (False, Decimal("5050.192"))
+    assert (ev["day"], ev["robust_z"], ev["scale"]) == ("2026-10-16", "41.28", "mad")
+    assert (spot_ev["first_day"], Decimal(spot_ev["excess_incurred"])) == (
+        "2026-10-20",
+        Decimal("723.6096"),  # 2 × $361.8048
+    )
+    # Judging only the last 7 days with 3 baseline weeks (the rule before): Tue 27 Oct
+    # ($452.256) against 20, 13, 6 Oct ($37.688, 0, 0): z = 452.256 / (1.253314 × 12.5627) =
+    # 28.72 → one finding, over too.
+    relaxed = findings({"cost-anomaly": {"min_baseline_weeks": 3, "recent_days": 7}})
     assert [k for k in relaxed if k[0] == "cost-anomaly"] == [spike]
-    assert relaxed[spike] == Decimal("13567.68")
-    opened = list_findings(engine, status="open")
-    [ev] = [f["evidence"] for f in opened if f["rule_id"] == "cost-anomaly"]
+    opened = {f["subject"]: f["evidence"] for f in list_findings(engine, status="open")}
+    ev = opened[spike[1]]
     assert (ev["day"], ev["robust_z"], ev["scale"]) == ("2026-10-27", "28.72", "mean_ad")
 
 
@@ -651,7 +669,9 @@ def test_cost_anomaly_reports_a_step_change_once_across_daily_runs(engine: Engin
     )
     grown = "cost-anomaly:AWS|Amazon SageMaker|USE1-Hosting:ml.g5.xlarge|us-east-1|USD|spike"
     started = "cost-anomaly:AWS|Amazon SageMaker|USE1-Hosting:ml.p5.48xlarge|us-east-1|USD|new"
-    rules = [r for r in configured_rules({}) if r.rule_id == "cost-anomaly"]
+    # judging the last 7 days only (``recent_days``), as a daily job that wants news
+    chosen = configured_rules({"cost-anomaly": {"recent_days": 7}})
+    rules = [r for r in chosen if r.rule_id == "cost-anomaly"]
     first_run = datetime(2026, 11, 11, 6)
     for n in range(14):  # 11 Nov … 24 Nov, each judging the 7 days before
         now = first_run + timedelta(days=n)
@@ -677,3 +697,25 @@ def test_cost_anomaly_reports_a_step_change_once_across_daily_runs(engine: Engin
             assert rows[started]["evidence"]["first_day"] == "2026-11-10"
         if n < 13:
             assert rows[grown]["first_seen"] == first_run
+
+
+def test_cost_anomaly_judges_every_day_of_the_window_and_a_young_store(engine: Engine) -> None:
+    """A 4× spike ten days before the window's end, in a store whose history began three weeks
+    before it: the rule judged only the last 7 days against 4 covered weeks, so it saw
+    nothing.  Now every day with two covered same weekdays is judged."""
+    history = days(datetime(2026, 10, 20), datetime(2026, 11, 19))  # from Tue 20 Oct
+    hosting = dict.fromkeys(history, Decimal(200))
+    hosting[datetime(2026, 11, 10)] = Decimal(800)  # Tue 10 Nov: 4× the usual day
+    seed(engine, daily(hosting))
+    found = run(engine, "cost-anomaly")
+    spike = "AWS|Amazon SageMaker|USE1-Hosting:ml.g5.xlarge|us-east-1|USD|spike"
+    assert sorted(found) == [spike]
+    ev = found[spike]["evidence"]
+    # against Tue 3 Nov and Tue 27 Oct ($200, $200; 20 Oct is a third): flat, z = ∞, +$600
+    assert (ev["day"], ev["robust_z"], Decimal(ev["excess"])) == ("2026-11-10", "inf", 600)
+    assert [b["day"] for b in ev["baseline"]] == ["2026-11-03", "2026-10-27", "2026-10-20"]
+    # over by Thu 19 Nov ($200 again): $600 once, nothing a month
+    assert found[spike]["monthly_savings"] == Decimal("0.00")
+    assert (ev["ongoing"], Decimal(ev["excess_incurred"])) == (False, 600)
+    # the old reading — the last 7 days, 4 covered weeks — misses it
+    assert run(engine, "cost-anomaly", {"recent_days": 7, "min_baseline_weeks": 4}) == {}
