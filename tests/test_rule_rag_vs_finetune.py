@@ -32,7 +32,7 @@ def seed(engine: Engine, end: datetime) -> None:
             "x_request_key": f"c{i}",
             "ts": start + timedelta(hours=2 * i + 1),
             "provider": "aws",
-            "model": "anthropic.claude-3-5-sonnet",
+            "model": "acme.frontier-llm",
             "operation": "chat",
             "app": "support-bot",
             "input_tokens": 3000,
@@ -182,7 +182,7 @@ def test_compare_command(engine: Engine, db_url: str, tmp_path: Path) -> None:
     assert "training_cost" in missing.output and "--set" in missing.output
     assert "[rules.rag-vs-finetune.apps.support-bot]" in missing.output
     # Without prices the logged model is looked up in the price table, which does not know
-    # this unversioned Bedrock id: a usage error naming it and what to set, never $0.
+    # this vendor's model: a usage error naming it and what to set, never $0.
     unpriced = cli(
         "--db",
         db_url,
@@ -194,7 +194,7 @@ def test_compare_command(engine: Engine, db_url: str, tmp_path: Path) -> None:
         "training_cost=1800",
     )
     assert unpriced.exit_code == 2
-    assert "'anthropic.claude-3-5-sonnet'" in unpriced.output
+    assert "'acme.frontier-llm'" in unpriced.output
     assert "input_price_per_mtok" in unpriced.output
 
 
@@ -261,7 +261,7 @@ def test_an_unpriced_model_is_a_warning_not_a_zero(engine: Engine) -> None:
     result = analyze_app(engine, app)
     assert result.produced["rag-vs-finetune"] == 0
     [warning] = result.warnings["rag-vs-finetune"]
-    assert "'support-bot'" in warning and "'anthropic.claude-3-5-sonnet'" in warning
+    assert "'support-bot'" in warning and "'acme.frontier-llm'" in warning
     assert "[rules.rag-vs-finetune.apps.support-bot]" in warning
 
 
@@ -275,7 +275,7 @@ def test_sampled_log_and_shared_private_prices_from_llm_requests(engine: Engine)
     settings = Settings(
         llm_requests={
             "sample_rate": "0.01",
-            "prices": {"anthropic.claude-3-5-sonnet": {"input": "3", "output": "15"}},
+            "prices": {"acme.frontier-llm": {"input": "3", "output": "15"}},
         },
         rules={
             "rag-vs-finetune": {

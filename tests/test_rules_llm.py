@@ -98,6 +98,39 @@ def test_model_names_are_normalised_for_the_price_table() -> None:
     ]:
         assert pricer.lookup(provider, model) is not None, model
     assert pricer.unknown == {}
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "listed_as"),
+    [
+        # Bedrock ids without date or version: the vendor's own listing
+        ("bedrock", "anthropic.claude-sonnet-4-5", "anthropic/claude-sonnet-4-5 (the vendor's"),
+        ("aws", "anthropic.claude-3-5-sonnet", "anthropic/claude-3-5-sonnet (the vendor's"),
+        ("bedrock", "mistral.mistral-large-2407-v1:0", "mistral/mistral-large (the vendor's"),
+        # a gateway's provider prefix (LiteLLM's model names)
+        ("openai", "openai/gpt-4o-mini", "openai/gpt-4o-mini (without the gateway prefix"),
+        ("litellm", "bedrock/converse/us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+         "aws/regional.anthropic.claude-3-7-sonnet-20250219-v1:0"),
+        ("azure", "azure/gpt-4o", "azure/gpt-4o"),
+        # inference profiles and dated ids stay with Bedrock's own (regional) price
+        ("bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+         "aws/global.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+    ],
+)  # fmt: skip
+def test_model_spellings_fall_back_across_the_vendors_listing(
+    provider: str, model: str, listed_as: str
+) -> None:
+    """Real logs spell one model many ways; each was unpriced (three rules skipped its app)."""
+    price = Pricer({}, END.replace(tzinfo=UTC)).lookup(provider, model)
+    assert price is not None, model
+    assert price.source.split(": ", 1)[1].startswith(listed_as), price.source
+
+
+def test_an_application_inference_profile_says_what_to_do(caplog: Any) -> None:
+    pricer = Pricer({}, END.replace(tzinfo=UTC))
+    arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3"
+    assert pricer.lookup("bedrock", arn) is None
+    assert arn in pricer.unknown
     # the distillation map: longest key wins, a model never maps to itself
     assert smaller_tier(SONNET, "bedrock", DEFAULT_SMALLER) == HAIKU
     assert smaller_tier("gemini-2.5-pro", "vertex_ai", DEFAULT_SMALLER) == "gemini-2.5-flash"

@@ -126,6 +126,59 @@ def normalise(provider: str | None, model: str) -> tuple[str | None, str]:
     return (_PROVIDERS.get(prov, prov) if prov else None), ref
 
 
+#: a gateway's ``<provider>/`` prefix (LiteLLM: ``bedrock/…``, ``openai/…``, ``vertex_ai/…``)
+_GATEWAY_PREFIX = re.compile(r"^([a-z_][a-z0-9_.-]*)/(?:converse/|invoke/)?(.+)$")
+#: a Bedrock model id: ``[region.]<vendor>.<model>[-YYYYMMDD][-vN[:M]]``
+_BEDROCK_ID = re.compile(
+    r"^(?:(?:us|eu|apac|global|us-gov|ca|jp|au)\.)?(?P<vendor>[a-z0-9-]+)\.(?P<model>.+)$"
+)
+_VERSION = re.compile(r"-v\d+(?::\d+)?$")
+_DATE = re.compile(r"-\d{8}$")
+#: Bedrock vendor prefixes → the vendor's own provider id in genai-prices
+_VENDORS = {
+    "anthropic": "anthropic",
+    "meta": "meta",
+    "cohere": "cohere",
+    "mistral": "mistral",
+    "deepseek": "deepseek",
+    "openai": "openai",
+    "amazon": "aws",
+}
+
+
+def price_candidates(provider: str | None, model: str) -> list[tuple[str | None, str, str]]:
+    """Where to look a logged model up, most specific first: ``(provider id, model ref, how)``.
+
+    Real logs spell one model many ways (``bedrock/…`` from LiteLLM, ``us.`` / ``global.``
+    inference profiles, ``anthropic.claude-sonnet-4-5`` without date or version, Azure
+    deployments of OpenAI models).  After the id as given (normalised), the chain tries the id
+    without a gateway's ``<provider>/`` prefix, then the model in its *vendor's* own listing (a
+    Bedrock Anthropic model is priced like Anthropic's, with and without its date), then the
+    OpenAI listing for Azure, then any provider.  ``how`` says which step matched, for the
+    evidence."""
+    prov, ref = normalise(provider, model)
+    out: list[tuple[str | None, str, str]] = [(prov, ref, "")]
+    gateway = _GATEWAY_PREFIX.match(ref)
+    if gateway and ("." not in gateway.group(1) or gateway.group(1) in _PROVIDERS):
+        head = gateway.group(1)
+        prov = _PROVIDERS.get(head, head)
+        ref = gateway.group(2)
+        out.append((prov, ref, f"without the gateway prefix {head}/"))
+    bedrock = _BEDROCK_ID.match(ref)
+    if bedrock and bedrock.group("vendor") in _VENDORS:
+        vendor = _VENDORS[bedrock.group("vendor")]
+        name = _VERSION.sub("", bedrock.group("model"))
+        how = f"the vendor's own listing, {vendor}"
+        out += [(prov, f"{bedrock.group('vendor')}.{name}", ""), (vendor, name, how)]
+        undated = _DATE.sub("", name)
+        if undated != name:
+            out.append((vendor, undated, how))
+    if prov == "azure":
+        out.append(("openai", ref, "the OpenAI listing (an Azure OpenAI deployment)"))
+    out.append((None, ref, "any provider's listing"))
+    return list(dict.fromkeys(out))
+
+
 # --- prices --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Tokens:
@@ -256,15 +309,17 @@ class Pricer:
                 k, v = overrides[name]
                 return Price(model, f"config: prices.{k}", v.currency, override=v)
         errors: list[str] = []
-        for provider_id in dict.fromkeys((prov, None)):  # the named provider, then any
+        for provider_id, name, how in price_candidates(provider, model):
             try:
                 calc = calc_price(
-                    Usage(), ref, provider_id=provider_id, genai_request_timestamp=self.at
+                    Usage(), name, provider_id=provider_id, genai_request_timestamp=self.at
                 )
             except LookupError as exc:
                 errors.append(str(exc))
                 continue
             source = f"{PRICE_TABLE}: {calc.provider.id}/{calc.model.id}"
+            if how and provider_id is not None:
+                source += f" ({how})"
             return Price(model, source, "USD", calc=calc)
         self.unknown[model] = (
             f"{model!r} (provider {provider!r}, looked up as {ref!r}) is not in "
@@ -272,10 +327,16 @@ class Pricer:
         )
         log.warning("no price for LLM model %s", self.unknown[model])
         if self.ctx is not None and self.rule_id is not None:
+            profile = (
+                " — an application inference profile names no model: price it"
+                if ":application-inference-profile/" in model
+                else ""
+            )
             self.ctx.warn(
-                f"no price for model {model!r} (provider {provider!r}) in {PRICE_TABLE}; its "
-                f"requests are left out (add [rules.{self.rule_id}.prices.{toml_key(model)}] "
-                "with input and output per million tokens)"
+                f"no price for model {model!r} (provider {provider!r}) in {PRICE_TABLE}"
+                f"{profile}; its requests are left out (add "
+                f"[rules.{self.rule_id}.prices.{toml_key(model)}] with input and output per "
+                "million tokens)"
             )
         return None
 
