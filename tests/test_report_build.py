@@ -486,11 +486,21 @@ def test_findings_savings_once_per_resource(engine: Engine) -> None:
     # suppressed (1000) and resolved (2000) left out; EUR separately.
     assert dict(r.savings) == {"USD": Decimal("170"), "EUR": Decimal("25")}
     assert r.open_findings == 5
+    # what is certain leads: job-t (high) before ep-a's medium findings, however large
     assert [f.monthly_savings for f in r.top_findings] == [
+        Decimal("40"),
         Decimal("100"),
         Decimal("60"),
-        Decimal("40"),
     ]
+    # the total split by confidence, each resource under its largest finding's: 40 + 100 + 30
+    assert r.savings_by_confidence == (
+        ("USD", "high", Decimal("40")),
+        ("USD", "medium", Decimal("100")),
+        ("USD", "low", Decimal("30")),
+        ("EUR", "medium", Decimal("25")),
+    )
+    md = render(r, settings()).markdown
+    assert "(each resource counted once: high $40.00 · medium $100.00 · low $30.00; " in md
     # the subject's name: billing resource_name, the job name in the evidence, the inventory
     names = {f.fingerprint: f.name for f in [*r.top_findings, *r.new_findings]}
     assert names["idle-endpoint:ep-a"] == "chat-prod"
@@ -518,9 +528,9 @@ def test_findings_are_ranked_within_currencies(engine: Engine) -> None:
     r = build_report(engine, settings(), now=NOW)
     # ¥200,000 and €90 are not "bigger" than $100: the main currency (USD) comes first
     assert [(f.currency, f.monthly_savings) for f in r.top_findings] == [
+        ("USD", Decimal(40)),  # high confidence first
         ("USD", Decimal(100)),
         ("USD", Decimal(60)),
-        ("USD", Decimal(40)),
     ]
     jpy = build_report(engine, settings(currency="JPY"), now=NOW)
     assert jpy.main_currency == "JPY"

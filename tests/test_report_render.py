@@ -225,6 +225,7 @@ def seed_twins(engine: Engine) -> None:
                     f"{FT}ft-a",
                     title=same,
                     first_seen=W47 + timedelta(days=4),
+                    confidence="high",
                 ),
                 finding(
                     f"lora:{FT}ft-b",
@@ -232,8 +233,11 @@ def seed_twins(engine: Engine) -> None:
                     f"{FT}ft-b",
                     title=same,
                     first_seen=W47 + timedelta(days=4),
+                    confidence="high",
                 ),
-                finding("plan:AWS|1111|Savings Plan", "700", "AWS|1111|Savings Plan"),
+                finding(
+                    "plan:AWS|1111|Savings Plan", "700", "AWS|1111|Savings Plan", confidence="high"
+                ),
             ],
         )
 
@@ -247,7 +251,7 @@ def test_findings_name_their_subject_in_every_renderer(engine: Engine) -> None:
     assert len(rows) == 2
     assert "| ft-a |" in rows[0] and f"`lora:{FT}ft-a`" in rows[0]  # short name + fingerprint
     assert "| ft-b |" in rows[1] and f"`lora:{FT}ft-b`" in rows[1]
-    # the biggest three: the subject and a command that can be pasted into a shell
+    # the top three (the certain first): the subject and a command to paste into a shell
     assert "on ft-a — $900.00/month" in md and f"`costagent findings ack lora:{FT}ft-a`" in md
     assert "`costagent findings ack 'plan:AWS|1111|Savings Plan'`" in md
     html = rendered.html

@@ -58,7 +58,12 @@ def analyze(
     A finding no rule produced is resolved only when its source delivered data in the window;
     findings of silent sources keep their status.  Exit 1 when a rule failed or the window
     holds no data at all (try --as-of latest)."""
-    from agent.store.findings import end_of_data, list_findings, total_savings
+    from agent.store.findings import (
+        end_of_data,
+        list_findings,
+        savings_by_confidence,
+        total_savings,
+    )
     from agent.usecases.analysis import analyze as run_analysis
 
     day = None if as_of in (None, "latest") else parse_date(as_of, "--as-of")
@@ -86,6 +91,10 @@ def analyze(
             "no_data": result.no_data,
             "seconds": result.seconds,
             "open_monthly_savings": {k: str(v) for k, v in totals.items()},
+            "open_monthly_savings_by_confidence": {
+                c: {k: str(v) for k, v in split.items()}
+                for c, split in savings_by_confidence(open_now).items()
+            },
         }
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     else:
@@ -112,10 +121,10 @@ def analyze(
             )
             console.print(line, style="yellow", soft_wrap=True)
         if fmt == OutputFormat.table:
-            money = ", ".join(f"{v:,.2f} {k}" for k, v in sorted(totals.items())) or "0"
             out.print(
-                f"{result.new} new, {result.resolved} resolved; open findings save {money} "
-                "a month (each resource counted once). Next: costagent findings"
+                f"{result.new} new, {result.resolved} resolved; open findings save "
+                f"{savings_line(open_now)} a month. Next: costagent findings",
+                soft_wrap=True,
             )
     if result.no_data:
         start, end = (t.date().isoformat() for t in result.window)
@@ -182,8 +191,21 @@ def findings_table(rows: list[FindingRow], title: str) -> None:
     open_rows = [r for r in rows if r["status"] == "open"]
     totals = total_savings(open_rows)
     if totals:
-        money = ", ".join(f"{v:,.2f} {k}" for k, v in sorted(totals.items()))
-        out.print(f"open findings save {money} a month (each resource counted once)")
+        out.print(f"open findings save {savings_line(open_rows)} a month")
+
+
+def savings_line(open_rows: list[FindingRow]) -> str:
+    """``21,399.56 USD (high 3,000.00 · medium 8,000.00 · low 10,399.56; each resource counted
+    once)``: the total and how certain it is, one wording for ``analyze`` and ``findings``."""
+    from agent.store.findings import savings_by_confidence, total_savings
+
+    totals = total_savings(open_rows)
+    split = savings_by_confidence(open_rows)
+    parts = []
+    for currency, total in sorted(totals.items()):
+        levels = " · ".join(f"{k} {v:,.2f}" for k, v in split.get(currency, {}).items())
+        parts.append(f"{total:,.2f} {currency}" + (f" ({levels})" if levels else ""))
+    return (", ".join(parts) or "0") + ", each resource counted once"
 
 
 def _finding_json(row: FindingRow) -> dict[str, Any]:

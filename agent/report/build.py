@@ -46,9 +46,11 @@ from agent.report.units import ENDPOINT_BASIS, endpoint_unit_costs, llm_unit_cos
 from agent.store.findings import (
     FindingRow,
     anomaly_of,
+    certainty_rank,
     end_of_data,
     list_findings,
     resource_of,
+    savings_by_confidence,
     total_savings,
 )
 from agent.store.schema import CollectionRun, CostDaily, Delivery, LlmRequest, Resource, UsageMetric
@@ -181,6 +183,13 @@ def build_report(
         failed_deliveries=tuple(failed),
         daily=tuple(daily),
         notes=tuple(notes),
+        savings_by_confidence=tuple(
+            (currency, level, amount)
+            for currency, split in sorted(
+                savings_by_confidence(findings).items(), key=lambda kv: (kv[0] != main, kv[0])
+            )
+            for level, amount in split.items()
+        ),
     )
 
 
@@ -363,9 +372,18 @@ def _finding(f: FindingRow, names: dict[str, str]) -> FindingItem:
 
 
 def _rank(items: list[FindingItem], main: str) -> list[FindingItem]:
-    """Main currency first, then each other currency; biggest savings first within each."""
+    """Main currency first, then each other currency; within each what is certain first (high,
+    medium, low), biggest savings first within a confidence: the report leads with what a
+    manager can bank, not with the largest hunch."""
     return sorted(
-        items, key=lambda f: (f.currency != main, f.currency, -f.monthly_savings, f.fingerprint)
+        items,
+        key=lambda f: (
+            f.currency != main,
+            f.currency,
+            certainty_rank(f.confidence),
+            -f.monthly_savings,
+            f.fingerprint,
+        ),
     )
 
 

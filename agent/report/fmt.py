@@ -125,11 +125,23 @@ def savings_sentence(r: Report, bold: Callable[[str], str], esc: Callable[[str],
     up in the renderer's syntax, ``esc`` escapes the plain parts for it."""
     total = ", ".join(money(v, c) for c, v in r.savings)
     since = f"{r.new_since:%Y-%m-%d %H:%M} UTC"
+    split = confidence_split(r)
     return (
         esc(f"{r.open_findings} open findings would save ")
         + bold(esc(f"{total} a month"))
-        + esc(f" (each resource counted once); {len(r.new_findings)} new since {since}.")
+        + esc(
+            f" (each resource counted once{': ' + split if split else ''}); "
+            f"{len(r.new_findings)} new since {since}."
+        )
     )
+
+
+def confidence_split(r: Report) -> str:
+    """``high $3,000.00 · medium $800.00 · low $9,100.00`` (per currency, ``;`` between)."""
+    per: dict[str, list[str]] = {}
+    for currency, level, amount in r.savings_by_confidence:
+        per.setdefault(currency, []).append(f"{level} {money(amount, currency)}")
+    return "; ".join(" · ".join(parts) for parts in per.values())
 
 
 def week_span(report: Report) -> str:

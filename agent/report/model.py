@@ -176,12 +176,14 @@ class Report:
     new_since: datetime  # naive UTC: new_findings were first seen after this (the last report)
     open_findings: int
     savings: tuple[tuple[str, Decimal], ...]  # per currency, each resource once
-    top_findings: tuple[FindingItem, ...]  # the biggest three, main currency first
+    top_findings: tuple[FindingItem, ...]  # three, main currency first, most certain first
     anomalies: tuple[Anomaly, ...]
     freshness: tuple[Freshness, ...]
     failed_deliveries: tuple[FailedDelivery, ...]
     daily: tuple[DailyCost, ...]  # chart data: 8 weeks ending with the reported week
     notes: tuple[str, ...] = ()
+    #: ``savings`` split by confidence: (currency, confidence, amount), high first
+    savings_by_confidence: tuple[tuple[str, str, Decimal], ...] = ()
 
     def ai_in(self, currency: str) -> Line | None:
         return next((line for line in self.ai_total if line.currency == currency), None)

@@ -100,7 +100,14 @@ def list_findings(engine: Engine, status: str | None = None) -> list[FindingRow]
         query = query.where(TABLE.c.status == status)
     with engine.connect() as conn:
         rows = [cast(FindingRow, dict(r._mapping)) for r in conn.execute(query)]
-    rows.sort(key=lambda r: (-(r["monthly_savings"] or 0), r["fingerprint"]))
+    # what is certain first (high, medium, low), biggest savings first within each
+    rows.sort(
+        key=lambda r: (
+            certainty_rank(r["confidence"]),
+            -(r["monthly_savings"] or 0),
+            r["fingerprint"],
+        )
+    )
     return rows
 
 
@@ -123,21 +130,54 @@ def set_status(
     return bool(done.rowcount)
 
 
+#: most certain first: how the report and ``findings`` order, and how totals are split
+CONFIDENCES = ("high", "medium", "low")
+
+
+def certainty_rank(confidence: str | None) -> int:
+    """0 for high, 1 medium, 2 low, 3 anything else: sort key of "lead with what is certain"."""
+    return CONFIDENCES.index(confidence) if confidence in CONFIDENCES else len(CONFIDENCES)
+
+
+def _largest_per_resource(findings: Iterable[FindingRow]) -> dict[tuple[str, str], FindingRow]:
+    """Each (currency, resource)'s largest finding: the one saving that can be banked."""
+    best: dict[tuple[str, str], FindingRow] = {}
+    for f in findings:
+        key = (str(f["currency"] or "USD"), resource_of(f))
+        old = best.get(key)
+        if old is None or _amount(f) > _amount(old):
+            best[key] = f
+    return best
+
+
+def _amount(f: FindingRow) -> Decimal:
+    return Decimal(str(f["monthly_savings"] or 0))
+
+
 def total_savings(findings: Iterable[FindingRow]) -> dict[str, Decimal]:
     """Monthly savings per currency, counting each resource once (its largest finding).
 
     Two findings on one endpoint (idle *and* over-provisioned) cannot both be banked: the
     resource can only be turned off once.
     """
-    best: dict[tuple[str, str], Decimal] = {}
-    for f in findings:
-        key = (str(f["currency"] or "USD"), resource_of(f))
-        amount = Decimal(str(f["monthly_savings"] or 0))
-        best[key] = max(best.get(key, Decimal(0)), amount)
     totals: dict[str, Decimal] = {}
-    for (currency, _), amount in best.items():
-        totals[currency] = totals.get(currency, Decimal(0)) + amount
+    for (currency, _), f in _largest_per_resource(findings).items():
+        totals[currency] = totals.get(currency, Decimal(0)) + _amount(f)
     return totals
+
+
+def savings_by_confidence(findings: Iterable[FindingRow]) -> dict[str, dict[str, Decimal]]:
+    """:func:`total_savings` split by confidence (each resource once, under the confidence of
+    its largest finding): a manager defends the high figure, not the sum of hunches.  Per
+    currency, the confidences in :data:`CONFIDENCES` order, zero ones left out."""
+    split: dict[str, dict[str, Decimal]] = {}
+    for (currency, _), f in _largest_per_resource(findings).items():
+        level = str(f["confidence"] or "low")
+        by = split.setdefault(currency, {})
+        by[level] = by.get(level, Decimal(0)) + _amount(f)
+    return {
+        c: {k: by[k] for k in sorted(by, key=certainty_rank) if by[k]} for c, by in split.items()
+    }
 
 
 def end_of_data(engine: Engine) -> datetime:
