@@ -625,10 +625,12 @@ def test_cost_rules_on_the_demo_month(tmp_path: Path) -> None:
     # day of the month with two or more covered same-weekday baselines, so the week-3 burst is
     # seen: the p4d training usage type on Fri 16 Oct ($2,468.564 against 9 and 2 Oct,
     # $577.883 and $515.069: median $546.476, MAD $31.407, z = 0.6745 × 1,922.088 / 31.407 =
-    # 41.28), Sun 18, Mon 19 and Tue 27 Oct; and the managed-spot usage type new on 20 Oct.  Both are over by 31 Oct (the last day is back
-    # to normal): one-offs, $0 a month, what they cost in the evidence.
-    spike = ("cost-anomaly", "AWS|Amazon SageMaker|USE1-Train:ml.p4d.24xlarge|us-east-1|USD|spike")
-    spot = ("cost-anomaly", "AWS|Amazon SageMaker|USE1-Train:ml.p4d.24xlarge-Spot|us-east-1|USD|new")
+    # 41.28), Sun 18, Mon 19 and Tue 27 Oct; and the managed-spot usage type new on 20 Oct.
+    # Both are over by 31 Oct (the last day is back to normal): one-offs, $0 a month, what
+    # they cost in the evidence.
+    p4d = "AWS|Amazon SageMaker|USE1-Train:ml.p4d.24xlarge"
+    spike = ("cost-anomaly", f"{p4d}|us-east-1|USD|spike")
+    spot = ("cost-anomaly", f"{p4d}-Spot|us-east-1|USD|new")
     assert findings({}) == {**expected, spike: Decimal("0.00"), spot: Decimal("0.00")}
     opened = {f["subject"]: f["evidence"] for f in list_findings(engine, status="open")}
     ev, spot_ev = opened[spike[1]], opened[spot[1]]
