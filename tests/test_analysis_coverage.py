@@ -118,3 +118,21 @@ def test_a_silent_source_is_named_in_the_warning(engine: Engine, db_url: str) ->
     result = cli("--db", db_url, "analyze", "--as-of", "2026-11-20")
     assert result.exit_code == 0, result.output
     assert "no data in the window from inv, seed: 2 finding(s) kept" in result.stdout
+
+
+def test_the_end_of_an_llm_only_store_is_its_newest_bucket(engine: Engine) -> None:
+    """A team that pays OpenAI directly may hold no billing export at all: ``--as-of latest``
+    (and ``report --latest``) ends at its newest usage bucket, not at today."""
+    from sqlalchemy import insert
+
+    from agent.store.findings import end_of_data
+    from agent.store.schema import LlmUsage
+
+    with engine.begin() as conn:
+        conn.execute(insert(LlmUsage), [{
+            "x_source": "openai", "x_slice": "openai:completions:2026-08-09",
+            "bucket_start": datetime(2026, 8, 9), "bucket_end": datetime(2026, 8, 10),
+            "provider": "openai", "operation": "chat", "model": "gpt-4o", "requests": 3,
+            "input_tokens": 10, "output_tokens": 1,
+        }])  # fmt: skip
+    assert end_of_data(engine) == datetime(2026, 8, 10)

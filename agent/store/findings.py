@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import Engine, Table, func, select, update
 
 from agent.store.clock import utcnow
-from agent.store.schema import CostLineItem, Finding
+from agent.store.schema import CostLineItem, Finding, LlmRequest, LlmUsage
 
 TABLE = cast(Table, Finding.__table__)
 STATUSES = ("open", "acknowledged", "suppressed", "resolved")
@@ -181,12 +181,20 @@ def savings_by_confidence(findings: Iterable[FindingRow]) -> dict[str, dict[str,
 
 
 def end_of_data(engine: Engine) -> datetime:
-    """Midnight after the newest charge in the store: ``now`` for analysing a past month (the
-    demo, a backfilled store) as if it were today."""
+    """Midnight after the newest charge, request or usage bucket in the store: ``now`` for
+    analysing a past month (the demo, a backfilled store) as if it were today; a store that
+    holds only LLM usage (admin APIs, gateway logs) has an end too."""
     with engine.connect() as conn:
-        newest = conn.execute(select(func.max(CostLineItem.charge_period_start))).scalar()
-    if newest is None:
+        found = [
+            conn.execute(select(func.max(column))).scalar()
+            for column in (
+                CostLineItem.charge_period_start,
+                LlmRequest.ts,
+                LlmUsage.bucket_start,
+            )
+        ]
+    times = [datetime.fromisoformat(t) if isinstance(t, str) else t for t in found if t]
+    if not times:
         return utcnow()
-    if isinstance(newest, str):
-        newest = datetime.fromisoformat(newest)
+    newest = max(times)
     return newest.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
