@@ -123,7 +123,7 @@ def analyze(
         if fmt == OutputFormat.table:
             out.print(
                 f"{result.new} new, {result.resolved} resolved; open findings save "
-                f"{savings_line(open_now)} a month. Next: costagent findings",
+                f"{savings_line(open_now)}. Next: costagent findings",
                 soft_wrap=True,
             )
     if result.no_data:
@@ -191,12 +191,13 @@ def findings_table(rows: list[FindingRow], title: str) -> None:
     open_rows = [r for r in rows if r["status"] == "open"]
     totals = total_savings(open_rows)
     if totals:
-        out.print(f"open findings save {savings_line(open_rows)} a month")
+        out.print(f"open findings save {savings_line(open_rows)}", soft_wrap=True)
 
 
 def savings_line(open_rows: list[FindingRow]) -> str:
-    """``21,399.56 USD (high 3,000.00 · medium 8,000.00 · low 10,399.56; each resource counted
-    once)``: the total and how certain it is, one wording for ``analyze`` and ``findings``."""
+    """``21,399.56 USD (high 3,000.00 · medium 8,000.00 · low 10,399.56) a month, each resource
+    counted once``: the total and how certain it is, one wording for ``analyze`` and
+    ``findings``."""
     from agent.store.findings import savings_by_confidence, total_savings
 
     totals = total_savings(open_rows)
@@ -205,7 +206,7 @@ def savings_line(open_rows: list[FindingRow]) -> str:
     for currency, total in sorted(totals.items()):
         levels = " · ".join(f"{k} {v:,.2f}" for k, v in split.get(currency, {}).items())
         parts.append(f"{total:,.2f} {currency}" + (f" ({levels})" if levels else ""))
-    return (", ".join(parts) or "0") + ", each resource counted once"
+    return (", ".join(parts) or "0") + " a month, each resource counted once"
 
 
 def _finding_json(row: FindingRow) -> dict[str, Any]:
