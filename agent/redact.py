@@ -133,18 +133,13 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     if not text:
         return text
     # Shapes first, so no registered value masked inside a credential can hide the rest of
-    # it from its pattern; then the known values; then the shapes again (a value's mask may
-    # have joined what is left into a shape).
-    text = _shapes(text)
+    # it from its pattern (a masked "/services/" let a webhook's secret through); then the
+    # known values, whose secret parts are masked either way.
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
     for value in (*secrets, *_REGISTRY.values):
         if value and value in text:
             text = text.replace(value, MASK)
-    return _shapes(text)
-
-
-def _shapes(text: str) -> str:
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
     return text
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
+from agent.store.coverage import llm_app_key
 from agent.store.llm_prices import Group, ModelPrice, Pricer, cost_of, currency_of
 from rules.base import RuleConfig, RuleContext
 
@@ -49,7 +50,7 @@ def subject(app: str | None, model: str | None = None) -> str:
 def overlap_key(app: str | None) -> str:
     """The savings of the LLM rules all come out of one app's token bill: a report's total
     counts the largest of an app's findings once (caching and batching overlap)."""
-    return f"llm-app:{app or '(no app)'}"
+    return llm_app_key(app)
 
 
 def dec(value: Decimal, places: str = "0.0001") -> str:

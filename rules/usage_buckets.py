@@ -24,12 +24,13 @@ from typing import Any
 
 from sqlalchemy import false, func, literal, select
 
+from agent.store.coverage import DEFAULT_PROJECT
 from agent.store.llm_prices import Group, normalise, requests_in_window
 from agent.store.schema import LlmRequest, LlmUsage
 from rules.base import RuleContext
 from rules.queries import in_window
 
-DEFAULT_APP = "(default project)"
+DEFAULT_APP = DEFAULT_PROJECT
 
 
 @dataclass(frozen=True)

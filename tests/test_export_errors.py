@@ -166,6 +166,14 @@ CASES: dict[str, tuple[Callable[[Path], Path], list[str]]] = {
         ),
         ["big.jsonl", "row 4", "longer than 16 MiB"],
     ),
+    "JSONL first object cut short": (
+        # a broken first line is row 1 of JSON lines, not the start of a JSON document
+        lambda t: _write(
+            t / "calls.jsonl",
+            b'{"ts": "2026-10-01T00:00:00Z", "model": "m"\n' + _llm_lines(3, 0, "10"),
+        ),
+        ["calls.jsonl", "row 1", "not valid JSON"],
+    ),
     "ZIP with two files": (lambda t: _two_file_zip(t), ["two.csv.zip", "2 files"]),
 }
 

@@ -131,13 +131,21 @@ def test_spend_logs_as_json_lines_are_the_same_requests(
     assert llm_request_rows(engine) == EXPECTED
 
 
+def write_json_array(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """``curl …/spend/logs > spend.json``: the API's answer, one pretty-printed array."""
+    path.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("write", [write_csv, write_json_array], ids=["csv", "json-array"])
 def test_a_bad_count_names_file_row_and_column_and_loads_nothing(
-    engine: Engine, db_url: str, tmp_path: Path
+    engine: Engine, db_url: str, tmp_path: Path, write: Any
 ) -> None:
     bad = spend_log("bad", ROWS[1]["startTime"], completion_tokens=-7)
-    path = write_csv(tmp_path / "spend.csv", [ROWS[0], bad])
+    path = write(tmp_path / ("spend.csv" if write is write_csv else "spend.json"), [ROWS[0], bad])
     result = cli("--db", db_url, "import", str(path))
     assert result.exit_code == 2
+    # a CSV's 2nd data row, an array's 2nd element
     assert f"{path}, row 2, column completion_tokens" in result.stderr
     assert llm_request_rows(engine) == []
 
@@ -159,15 +167,9 @@ def test_the_spend_logs_api_answer_saved_as_is_imports(
     assert llm_request_rows(engine) == EXPECTED
 
 
-def test_a_bad_element_of_a_saved_array_is_named_by_its_place(
+def test_a_saved_array_cut_short_is_not_valid_json(
     engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
-    bad = spend_log("bad", ROWS[1]["startTime"], completion_tokens=-7)
-    path = tmp_path / "spend.json"
-    path.write_text(json.dumps([ROWS[0], bad], indent=2), encoding="utf-8")
-    result = cli("--db", db_url, "import", str(path))
-    assert result.exit_code == 2
-    assert f"{path}, row 2, column completion_tokens" in result.stderr  # the 2nd element
     cut = tmp_path / "cut.json"
     cut.write_text(json.dumps(ROWS, indent=2)[:-40], encoding="utf-8")
     result = cli("--db", db_url, "import", str(cut))

@@ -126,11 +126,11 @@ def test_model_spellings_fall_back_across_the_vendors_listing(
     assert price.source.split(": ", 1)[1].startswith(listed_as), price.source
 
 
-def test_an_application_inference_profile_says_what_to_do(caplog: Any) -> None:
+def test_an_application_inference_profile_says_what_to_do() -> None:
     pricer = Pricer({}, END.replace(tzinfo=UTC))
     arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3"
     assert pricer.lookup("bedrock", arn) is None
-    assert arn in pricer.unknown
+    assert "an application inference profile names no model: price it" in pricer.unknown[arn]
     # the distillation map: longest key wins, a model never maps to itself
     assert smaller_tier(SONNET, "bedrock", DEFAULT_SMALLER) == HAIKU
     assert smaller_tier("gemini-2.5-pro", "vertex_ai", DEFAULT_SMALLER) == "gemini-2.5-flash"

@@ -35,6 +35,7 @@ from agent.config import Settings
 from agent.report.grain import Grain
 from agent.report.model import EndpointUnitCost, LlmUnitCost
 from agent.report.period import Week
+from agent.store.coverage import DEFAULT_PROJECT, NO_APP
 from agent.store.llm_prices import Group, ModelPrice, Pricer, cost_of, grouped, normalise
 from agent.store.schema import LlmRequest, LlmUsage, UsageMetric
 from agent.store.window import Window
@@ -45,8 +46,6 @@ ENDPOINT_BASIS = (
     "'invocations', Sum)"
 )
 TOKEN_PATTERN = "%token%"
-#: the app of usage buckets without a project / workspace (as the LLM rules name it)
-DEFAULT_PROJECT = "(default project)"
 EMBED_PATTERN = "%embed%"
 
 
@@ -277,7 +276,7 @@ def _billed_order(item: tuple[Billed, Any]) -> tuple[str, str]:
 
 
 def _app(value: Any) -> str:
-    return str(value) if value is not None else "(no app)"
+    return str(value) if value is not None else NO_APP
 
 
 def _row(app: str | None, currency: str | None, acc: _Acc) -> LlmUnitCost:

@@ -21,8 +21,15 @@ from agent.store.schema import CostDaily, LlmRequest, LlmUsage, Resource, UsageM
 
 #: the prefix of the LLM rules' overlap keys: ``llm-app:<app>``
 LLM_APP = "llm-app:"
-DEFAULT_PROJECT = "(default project)"  # an admin-API bucket without project / workspace
-NO_APP = "(no app)"  # a logged request without an app
+DEFAULT_PROJECT = "(default project)"  # the app of an admin-API bucket without project
+NO_APP = "(no app)"  # the app of a logged request without one
+
+
+def llm_app_key(app: str | None) -> str:
+    """The resource an LLM app's findings are about (:func:`sources_of` reads it back)."""
+    return f"{LLM_APP}{app or NO_APP}"
+
+
 _CHUNK = 500
 
 

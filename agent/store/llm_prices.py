@@ -321,17 +321,18 @@ class Pricer:
             if how and provider_id is not None:
                 source += f" ({how})"
             return Price(model, source, "USD", calc=calc)
+        profile = (
+            " — an application inference profile names no model: price it"
+            if ":application-inference-profile/" in model
+            else ""
+        )
         self.unknown[model] = (
             f"{model!r} (provider {provider!r}, looked up as {ref!r}) is not in "
-            f"{PRICE_TABLE} ({errors[0] if errors else 'no match'}); add it to the rule's prices"
+            f"{PRICE_TABLE} ({errors[0] if errors else 'no match'}){profile}; add it to the "
+            "rule's prices"
         )
         log.warning("no price for LLM model %s", self.unknown[model])
         if self.ctx is not None and self.rule_id is not None:
-            profile = (
-                " — an application inference profile names no model: price it"
-                if ":application-inference-profile/" in model
-                else ""
-            )
             self.ctx.warn(
                 f"no price for model {model!r} (provider {provider!r}) in {PRICE_TABLE}"
                 f"{profile}; its requests are left out (add "

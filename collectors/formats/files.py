@@ -373,7 +373,7 @@ def _json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any], int]]:
                 try:
                     obj = json.loads(text)
                 except ValueError:
-                    if started and text.lstrip("\ufeff")[:1] in ("[", "{"):
+                    if started and _opens_document(text):
                         yield from _json_document(path)
                         return
                     problem = "not valid JSON" if _stream_intact(path) else _CORRUPT
@@ -386,6 +386,14 @@ def _json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any], int]]:
                 yield lineno, obj, len(raw)
     except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
         raise InputError(str(path), f"{_CORRUPT}: {_short(exc)}", lineno + 1) from None
+
+
+def _opens_document(first_line: str) -> bool:
+    """Whether a first line that is not JSON by itself opens a multi-line document: pretty
+    printers put the opening bracket alone on it, and an array opens with ``[``.  A JSON-lines
+    file whose first object is broken (``{"a": 1``) stays a bad row 1, not a document."""
+    text = first_line.lstrip("\ufeff").strip()
+    return text in ("{", "[") or text.startswith("[")
 
 
 def _json_document(path: Path) -> Iterator[tuple[int, dict[str, Any], int]]:
