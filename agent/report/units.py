@@ -330,6 +330,9 @@ def _bucket_apps(
     found = [r for r in usage if normalise(r[0], "")[0] not in logged]
     if not found:
         return []
+    # the line items (the rollup has no sub account) of these providers only: the week's AWS
+    # and GCP rows are most of the table and never a bucket provider's bill
+    names = sorted({str(billing_provider(r[0])) for r in found})
     items = Grain(grain.timezone, daily=False, whole_hours=grain.whole_hours)
     sub = func.coalesce(items.c("sub_account_id"), literal(DEFAULT_PROJECT))
     costs: dict[tuple[str | None, str], dict[str, Decimal]] = defaultdict(dict)
@@ -339,6 +342,7 @@ def _bucket_apps(
             items.between(week.start, week.end),
             items.c("x_workload") == "inference",
             items.c("charge_category") == "Usage",
+            func.lower(items.c("provider_name")).in_(names),
         )
         .group_by(items.c("provider_name"), sub, items.c("billing_currency"))
     ):
